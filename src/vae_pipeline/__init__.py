@@ -1,0 +1,4 @@
+"""vae-pipeline
+"""
+
+__version__ = "0.1"

@@ -1,0 +1,25 @@
+"""Kedro datasets of the project: raw image sources and sharded model input."""
+
+from vae_pipeline.datasets.raw_datasets import (
+    DigitsDataset,
+    IDXDataset,
+    KerasImagesDataset,
+    NPZImagesDataset,
+)
+from vae_pipeline.datasets.sharded_array_dataset import (
+    ArrayStream,
+    InMemoryArrays,
+    ShardedArrayDataset,
+    ShardedArrays,
+)
+
+__all__ = [
+    "ArrayStream",
+    "DigitsDataset",
+    "IDXDataset",
+    "InMemoryArrays",
+    "KerasImagesDataset",
+    "NPZImagesDataset",
+    "ShardedArrayDataset",
+    "ShardedArrays",
+]

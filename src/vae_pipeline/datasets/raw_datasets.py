@@ -1,0 +1,127 @@
+"""Read-only Kedro datasets for the raw image sources.
+
+Each loads as a lazy :class:`~vae_pipeline.datasets.image_sources.ImageSource` (or a
+handle to one file), so declaring every source in the catalog costs nothing: only
+the source that the ingestion parameters select is ever read.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+import numpy as np
+from kedro.io import AbstractDataset, DatasetError
+
+from vae_pipeline.datasets.image_sources import (
+    ArraySource,
+    IDXFile,
+    KerasDatasetName,
+    KerasDatasetSource,
+    KerasSplit,
+    NPZSource,
+)
+
+_DIGITS_MAX_VALUE = 16
+
+
+class _ReadOnlyDataset(AbstractDataset[None, Any]):
+    def save(self, data: None) -> NoReturn:
+        raise DatasetError(f"{type(self).__name__} is read-only")
+
+
+class IDXDataset(_ReadOnlyDataset):
+    """One MNIST-format IDX file, raw or gzip-compressed.
+
+    Example catalog entry::
+
+        raw_idx_images:
+          type: vae_pipeline.datasets.IDXDataset
+          filepath: data/01_raw/idx/train-images-idx3-ubyte.gz
+    """
+
+    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None):
+        self._filepath = filepath
+        self.metadata = metadata
+
+    def load(self) -> IDXFile:
+        return IDXFile(self._filepath)
+
+    def _exists(self) -> bool:
+        return IDXFile(self._filepath).exists()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": self._filepath}
+
+
+class NPZImagesDataset(_ReadOnlyDataset):
+    """A NumPy ``.npz`` archive holding images ``x`` and optional labels ``y``."""
+
+    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None):
+        self._filepath = filepath
+        self.metadata = metadata
+
+    def load(self) -> NPZSource:
+        return NPZSource(self._filepath)
+
+    def _exists(self) -> bool:
+        return NPZSource(self._filepath).path.is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": self._filepath}
+
+
+class KerasImagesDataset(_ReadOnlyDataset):
+    """MNIST or Fashion-MNIST through ``keras.datasets`` and its local cache."""
+
+    def __init__(
+        self,
+        *,
+        dataset: KerasDatasetName = "mnist",
+        split: KerasSplit = "all",
+        metadata: dict[str, Any] | None = None,
+    ):
+        if dataset not in ("mnist", "fashion_mnist"):
+            raise DatasetError(
+                f"KerasImagesDataset: unknown dataset '{dataset}' "
+                "(expected 'mnist' or 'fashion_mnist')"
+            )
+        if split not in ("train", "test", "all"):
+            raise DatasetError(
+                f"KerasImagesDataset: unknown split '{split}' "
+                "(expected 'train', 'test' or 'all')"
+            )
+        self._dataset = dataset
+        self._split = split
+        self.metadata = metadata
+
+    def load(self) -> KerasDatasetSource:
+        return KerasDatasetSource(self._dataset, self._split)
+
+    def _describe(self) -> dict[str, Any]:
+        return {"dataset": self._dataset, "split": self._split}
+
+
+class DigitsDataset(_ReadOnlyDataset):
+    """scikit-learn's bundled handwritten digits: 1,797 labelled 8x8 images.
+
+    Ships inside scikit-learn, so it needs no network. Pixel intensities (0 to 16
+    in the original) are rescaled to the usual 0 to 255 of 8-bit images.
+    """
+
+    def __init__(self, *, metadata: dict[str, Any] | None = None):
+        self.metadata = metadata
+
+    def load(self) -> ArraySource:
+        from sklearn.datasets import load_digits  # noqa: PLC0415
+
+        digits = load_digits()
+        images = np.rint(digits.images * (255 / _DIGITS_MAX_VALUE)).astype(np.uint8)
+        return ArraySource(
+            images,
+            digits.target.astype(np.int64),
+            kind="digits",
+            description="scikit-learn digits",
+        )
+
+    def _describe(self) -> dict[str, Any]:
+        return {"source": "sklearn.datasets.load_digits"}

@@ -1,0 +1,336 @@
+"""A versioned Kedro dataset of image arrays stored as ``.npy`` shards.
+
+Saving consumes a stream of chunks, so an arbitrarily large split is written with
+bounded memory. The shards are plain NPY files: NumPy memory-maps them, and tf.data
+reads them natively with ``FixedLengthRecordDataset`` by skipping each file's
+header. A ``manifest.json`` records shapes, counts and header sizes.
+
+A save goes to a hidden temporary folder beside the dataset and is moved into place
+only once every shard is written: a failed save leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, Protocol, runtime_checkable
+
+import numpy as np
+from kedro.io import AbstractVersionedDataset, DatasetError, Version
+from kedro.io.core import get_protocol_and_path
+
+MANIFEST = "manifest.json"
+FORMAT_NAME = "vae-pipeline-sharded-arrays"
+IMAGE_DTYPE = np.dtype("<f4")
+LABEL_DTYPE = np.dtype("<i8")
+
+
+@runtime_checkable
+class ArrayStream(Protocol):
+    """What :class:`ShardedArrayDataset` saves: images streamed in chunks."""
+
+    @property
+    def num_examples(self) -> int: ...
+
+    @property
+    def image_shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def has_labels(self) -> bool: ...
+
+    def iter_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]: ...
+
+
+@dataclass(frozen=True)
+class InMemoryArrays:
+    """An :class:`ArrayStream` over arrays already in memory."""
+
+    images: np.ndarray
+    labels: np.ndarray | None = None
+    chunk_size: int = 8192
+
+    @property
+    def num_examples(self) -> int:
+        return len(self.images)
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(self.images.shape[1:])
+
+    @property
+    def has_labels(self) -> bool:
+        return self.labels is not None
+
+    def iter_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        for start in range(0, len(self.images), self.chunk_size):
+            stop = start + self.chunk_size
+            labels = None if self.labels is None else self.labels[start:stop]
+            yield self.images[start:stop], labels
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One shard: its files, number of examples and the images' NPY header size."""
+
+    images: Path
+    labels: Path | None
+    count: int
+    images_header_bytes: int
+
+
+class ShardedArrays:
+    """Loaded handle to a saved split; reads shards only when asked."""
+
+    def __init__(self, directory: Path, manifest: dict[str, Any]) -> None:
+        self.directory = directory
+        self.manifest = manifest
+        self.num_examples: int = manifest["num_examples"]
+        self.image_shape: tuple[int, ...] = tuple(manifest["image_shape"])
+        self.has_labels: bool = manifest["label_dtype"] is not None
+        self.shards = [
+            Shard(
+                images=directory / shard["images"],
+                labels=directory / shard["labels"] if shard["labels"] else None,
+                count=shard["count"],
+                images_header_bytes=shard["images_header_bytes"],
+            )
+            for shard in manifest["shards"]
+        ]
+
+    def __len__(self) -> int:
+        return self.num_examples
+
+    def __repr__(self) -> str:
+        return (
+            f"ShardedArrays({self.directory}, examples={self.num_examples}, "
+            f"image_shape={self.image_shape}, shards={len(self.shards)})"
+        )
+
+    def iter_chunks(
+        self, chunk_size: int = 8192
+    ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """Yield ``(images, labels)`` in saved order, at most ``chunk_size`` each."""
+        for shard in self.shards:
+            images = np.load(shard.images, mmap_mode="r")
+            labels = None if shard.labels is None else np.load(shard.labels)
+            for start in range(0, shard.count, chunk_size):
+                stop = start + chunk_size
+                yield (
+                    np.array(images[start:stop]),
+                    None if labels is None else labels[start:stop],
+                )
+
+    def images(self) -> np.ndarray:
+        """All images in one array (for evaluation-sized splits)."""
+        return np.concatenate([np.load(s.images) for s in self.shards])
+
+    def labels(self) -> np.ndarray | None:
+        """All labels in one array, or ``None`` when unlabelled."""
+        if not self.has_labels:
+            return None
+        return np.concatenate([np.load(s.labels) for s in self.shards])
+
+
+def _as_stream(data: Any) -> ArrayStream:
+    if isinstance(data, ArrayStream):
+        return data
+    if isinstance(data, np.ndarray):
+        return InMemoryArrays(data)
+    if isinstance(data, tuple) and len(data) == 2:  # noqa: PLR2004
+        return InMemoryArrays(np.asarray(data[0]), data[1])
+    raise DatasetError(
+        "ShardedArrayDataset saves an ArrayStream, an array of images or an "
+        f"(images, labels) tuple, not {type(data).__name__}"
+    )
+
+
+def _write_header(stream: IO[bytes], dtype: np.dtype, shape: tuple[int, ...]) -> int:
+    header = {
+        "descr": np.lib.format.dtype_to_descr(dtype),
+        "fortran_order": False,
+        "shape": shape,
+    }
+    np.lib.format.write_array_header_1_0(stream, header)
+    return stream.tell()
+
+
+class _ShardWriter:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        num_examples: int,
+        image_shape: tuple[int, ...],
+        has_labels: bool,
+        shard_size: int,
+    ) -> None:
+        self.directory = directory
+        self.image_shape = image_shape
+        self.has_labels = has_labels
+        self.counts = [
+            min(shard_size, num_examples - start)
+            for start in range(0, num_examples, shard_size)
+        ]
+        self.shards: list[dict[str, Any]] = []
+        self._files: list[IO[bytes]] = []
+        self._left_in_shard = 0
+
+    def _open_next(self) -> None:
+        self._close()
+        index = len(self.shards)
+        count = self.counts[index]
+        images_name = f"images-{index:05d}.npy"
+        images_file = (self.directory / images_name).open("wb")
+        header_bytes = _write_header(images_file, IMAGE_DTYPE, (count, *self.image_shape))
+        self._files = [images_file]
+        labels_name = None
+        if self.has_labels:
+            labels_name = f"labels-{index:05d}.npy"
+            labels_file = (self.directory / labels_name).open("wb")
+            _write_header(labels_file, LABEL_DTYPE, (count,))
+            self._files.append(labels_file)
+        self.shards.append(
+            {
+                "images": images_name,
+                "labels": labels_name,
+                "count": count,
+                "images_header_bytes": header_bytes,
+            }
+        )
+        self._left_in_shard = count
+
+    def write(self, images: np.ndarray, labels: np.ndarray | None) -> None:
+        images = np.ascontiguousarray(images, dtype=IMAGE_DTYPE)
+        if labels is not None:
+            labels = np.ascontiguousarray(labels, dtype=LABEL_DTYPE)
+        offset = 0
+        while offset < len(images):
+            if self._left_in_shard == 0:
+                if len(self.shards) == len(self.counts):
+                    raise DatasetError("stream yielded more examples than it declared")
+                self._open_next()
+            take = min(self._left_in_shard, len(images) - offset)
+            self._files[0].write(images[offset : offset + take].tobytes())
+            if labels is not None:
+                self._files[1].write(labels[offset : offset + take].tobytes())
+            offset += take
+            self._left_in_shard -= take
+
+    def _close(self) -> None:
+        for file in self._files:
+            file.close()
+        self._files = []
+
+    def finish(self) -> None:
+        self._close()
+        if self._left_in_shard or len(self.shards) != len(self.counts):
+            raise DatasetError("stream yielded fewer examples than it declared")
+
+
+class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
+    """Image arrays (float32) and optional integer labels as ``.npy`` shards.
+
+    Example catalog entry::
+
+        train_split:
+          type: vae_pipeline.datasets.ShardedArrayDataset
+          filepath: data/05_model_input/train
+          shard_size: 8192
+          versioned: true
+    """
+
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        shard_size: int = 8192,
+        version: Version | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        protocol, path = get_protocol_and_path(filepath, version)
+        if protocol != "file":
+            raise DatasetError(
+                f"ShardedArrayDataset writes to the local filesystem only, got "
+                f"'{filepath}'"
+            )
+        if shard_size < 1:
+            raise DatasetError(f"ShardedArrayDataset: shard_size must be >= 1, got {shard_size}")
+        super().__init__(filepath=PurePosixPath(path), version=version)
+        self._shard_size = shard_size
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {
+            "filepath": str(self._filepath),
+            "shard_size": self._shard_size,
+            "version": self._version,
+        }
+
+    def load(self) -> ShardedArrays:
+        directory = Path(self._get_load_path())
+        manifest_path = directory / MANIFEST
+        if not manifest_path.is_file():
+            raise DatasetError(f"{directory}: no sharded arrays saved here")
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if manifest.get("format") != FORMAT_NAME:
+            raise DatasetError(f"{manifest_path}: not a {FORMAT_NAME} manifest")
+        return ShardedArrays(directory, manifest)
+
+    def save(self, data: Any) -> None:
+        stream = _as_stream(data)
+        target = Path(self._get_save_path())
+        staging = target.parents[1] if self._version else target.parent
+        staging.mkdir(parents=True, exist_ok=True)
+        partial = staging / f".{target.name}-{uuid.uuid4().hex}.partial"
+        partial.mkdir()
+        try:
+            self._write(partial, stream)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():  # unversioned overwrite
+                shutil.rmtree(target)
+            os.replace(partial, target)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+
+    def _write(self, directory: Path, stream: ArrayStream) -> None:
+        image_shape = tuple(int(d) for d in stream.image_shape)
+        writer = _ShardWriter(
+            directory,
+            num_examples=int(stream.num_examples),
+            image_shape=image_shape,
+            has_labels=bool(stream.has_labels),
+            shard_size=self._shard_size,
+        )
+        try:
+            for images, labels in stream.iter_chunks():
+                if tuple(images.shape[1:]) != image_shape:
+                    raise DatasetError(
+                        f"chunk of shape {images.shape[1:]} in a stream of "
+                        f"{image_shape} images"
+                    )
+                writer.write(images, labels if writer.has_labels else None)
+        finally:
+            writer._close()  # noqa: SLF001
+        writer.finish()
+        manifest = {
+            "format": FORMAT_NAME,
+            "format_version": 1,
+            "num_examples": int(stream.num_examples),
+            "image_shape": list(image_shape),
+            "image_dtype": IMAGE_DTYPE.str,
+            "label_dtype": LABEL_DTYPE.str if writer.has_labels else None,
+            "shards": writer.shards,
+        }
+        (directory / MANIFEST).write_text(json.dumps(manifest, indent=2), "utf-8")
+
+    def _exists(self) -> bool:
+        try:
+            path = Path(self._get_load_path())
+        except DatasetError:
+            return False
+        return (path / MANIFEST).is_file()

@@ -1,0 +1,11 @@
+"""Errors the project raises for bad input, each meant to read as one line."""
+
+from __future__ import annotations
+
+
+class InputDataError(ValueError):
+    """Raw input or configuration that the pipelines cannot use.
+
+    The message always names the file, dataset or parameter at fault and says what
+    is wrong with it, on a single line, so that ``kedro run`` can print it as is.
+    """

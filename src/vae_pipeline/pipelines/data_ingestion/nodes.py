@@ -1,0 +1,365 @@
+"""Nodes of the data-ingestion pipeline.
+
+The raw datasets load as lazy :class:`ImageSource` handles. The nodes pick the
+configured one, validate it in one streaming pass, plan a seeded (stratified)
+split, and return lazy per-split streams that the sharded model-input datasets
+consume chunk by chunk: no node ever holds the whole image set in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vae_pipeline.datasets.image_sources import (
+    IDXFile,
+    IDXSource,
+    ImageFolderSource,
+    ImageSource,
+)
+from vae_pipeline.errors import InputDataError
+from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "validation", "test")
+_UINT8_MAX = 255
+
+
+@dataclass(frozen=True)
+class SourceProfile:
+    """What a full validation pass learned about a source."""
+
+    kind: str
+    description: str
+    num_images: int
+    image_shape: tuple[int, ...]
+    raw_dtype: str
+    labels: np.ndarray | None
+    label_names: list[str] | None
+    raw_sha256: str
+    skipped: list[str]
+
+
+@dataclass(frozen=True)
+class SplitStream:
+    """Lazy, scaled images of one split, read from the source chunk by chunk."""
+
+    source: ImageSource
+    indices: np.ndarray
+    image_shape: tuple[int, ...]
+    has_labels: bool
+    chunk_size: int
+    binarize: str
+    binarize_threshold: float
+    seed: int
+
+    @property
+    def num_examples(self) -> int:
+        return len(self.indices)
+
+    def iter_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        offset = 0
+        for chunk in self.source.iter_chunks(self.chunk_size):
+            count = len(chunk.images)
+            lo, hi = np.searchsorted(self.indices, [offset, offset + count])
+            selected = self.indices[lo:hi] - offset
+            if len(selected) > 0:
+                images = scale_images(chunk.images[selected])
+                if self.binarize == "threshold":
+                    images = (images > self.binarize_threshold).astype(np.float32)
+                elif self.binarize == "bernoulli":
+                    noise = pixel_uniforms(self.seed, selected + offset, images.shape[1:])
+                    images = (noise < images).astype(np.float32)
+                labels = chunk.labels[selected] if self.has_labels else None
+                yield images, labels
+            offset += count
+
+
+def pixel_uniforms(
+    seed: int, image_indices: np.ndarray, image_shape: tuple[int, ...]
+) -> np.ndarray:
+    """Uniforms in [0, 1) fixed by (seed, image index, pixel), however data is chunked.
+
+    A counter-based generator (SplitMix64 of the global pixel number), so static
+    Bernoulli binarization gives every image the same draws in every pass.
+
+    Args:
+        seed: Split seed.
+        image_indices: Source indices of the images.
+        image_shape: Shape of one image.
+
+    Returns:
+        Array of shape ``(len(image_indices), *image_shape)``, float32.
+    """
+    pixels = int(np.prod(image_shape))
+    counters = (
+        image_indices.astype(np.uint64)[:, np.newaxis] * np.uint64(pixels)
+        + np.arange(pixels, dtype=np.uint64)
+    ) ^ np.uint64(seed & 0xFFFFFFFFFFFFFFFF)
+    z = counters + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    uniforms = (z >> np.uint64(40)).astype(np.float32) * np.float32(2.0**-24)
+    return uniforms.reshape((len(image_indices), *image_shape))
+
+
+def scale_images(images: np.ndarray) -> np.ndarray:
+    """Scale raw pixels to float32 in [0, 1]: integers divide by 255, floats stay.
+
+    Args:
+        images: Raw pixels, integers in [0, 255] or floats in [0, 1].
+
+    Returns:
+        The pixels as float32 in [0, 1].
+    """
+    if images.dtype.kind in "uib":
+        return images.astype(np.float32) / np.float32(_UINT8_MAX)
+    return images.astype(np.float32)
+
+
+def select_source(
+    params: IngestionParams,
+    digits: ImageSource,
+    idx_images: IDXFile,
+    idx_labels: IDXFile,
+    npz: ImageSource,
+    image_folder: Mapping[str, Callable[[], Any]],
+    keras: ImageSource,
+) -> ImageSource:
+    """Pick the raw source named by ``data_ingestion.source``.
+
+    Args:
+        params: Ingestion parameters.
+        digits: The embedded scikit-learn digits.
+        idx_images: IDX images file handle.
+        idx_labels: IDX labels file handle (used when the file exists).
+        npz: NPZ archive source.
+        image_folder: Lazy partitions of the image folder.
+        keras: ``keras.datasets`` source.
+
+    Returns:
+        The selected source; nothing has been read from it yet.
+    """
+    if params.source == "idx":
+        labels = idx_labels if idx_labels.exists() else None
+        if labels is None:
+            logger.info("No IDX labels at %s: ingesting unlabelled", idx_labels.path)
+        return IDXSource(idx_images, labels)
+    if params.source == "image_folder":
+        folder = params.image_folder
+        return ImageFolderSource(
+            image_folder,
+            folder="raw_image_folder",
+            image_size=tuple(folder.image_size) if folder.image_size else None,
+            color_mode=folder.color_mode,
+            skip_invalid=folder.skip_invalid,
+        )
+    return {"digits": digits, "npz": npz, "keras": keras}[params.source]
+
+
+def _check_pixels(images: np.ndarray, description: str) -> None:
+    kind = images.dtype.kind
+    if kind in "ui":
+        low, high = int(images.min()), int(images.max())
+        if low < 0 or high > _UINT8_MAX:
+            raise InputDataError(
+                f"{description}: integer pixel values must lie in [0, 255], "
+                f"found [{low}, {high}]"
+            )
+    elif kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(images)))
+        if bad:
+            raise InputDataError(
+                f"{description}: {bad} NaN or infinite pixel values"
+            )
+        low, high = float(images.min()), float(images.max())
+        if low < 0 or high > 1:
+            raise InputDataError(
+                f"{description}: float pixel values must lie in [0, 1], "
+                f"found [{low:g}, {high:g}]"
+            )
+    elif kind != "b":
+        raise InputDataError(f"{description}: unsupported pixel type {images.dtype}")
+
+
+def profile_source(source: ImageSource, params: IngestionParams) -> SourceProfile:
+    """Validate every image of the source in one streaming pass.
+
+    Checks the format (through the source), pixel types and ranges, NaN and inf,
+    consistent shapes and integer labels, and hashes the raw content.
+
+    Args:
+        source: The selected source.
+        params: Ingestion parameters (for the chunk size).
+
+    Returns:
+        The source's profile: counts, shape, labels and raw checksum.
+
+    Raises:
+        InputDataError: With a one-line message naming the file and the problem.
+    """
+    digest = hashlib.sha256()
+    count = 0
+    image_shape: tuple[int, ...] | None = None
+    raw_dtype: np.dtype | None = None
+    label_chunks: list[np.ndarray] = []
+    has_labels: bool | None = None
+    for chunk in source.iter_chunks(params.chunk_size):
+        images = chunk.images
+        if image_shape is None:
+            image_shape, raw_dtype = tuple(images.shape[1:]), images.dtype
+            has_labels = chunk.labels is not None
+        elif images.shape[1:] != image_shape or images.dtype != raw_dtype:
+            raise InputDataError(
+                f"{source.description}: images change from {image_shape} "
+                f"{raw_dtype} to {images.shape[1:]} {images.dtype} at image {count}"
+            )
+        _check_pixels(images, source.description)
+        digest.update(np.ascontiguousarray(images).tobytes())
+        if has_labels:
+            if chunk.labels.dtype.kind not in "ui":
+                raise InputDataError(
+                    f"{source.description}: labels must be integers, "
+                    f"got {chunk.labels.dtype}"
+                )
+            labels = chunk.labels.astype(np.int64)
+            digest.update(labels.tobytes())
+            label_chunks.append(labels)
+        count += len(images)
+    if count == 0 or image_shape is None:
+        raise InputDataError(f"{source.description}: input holds no images")
+    skipped = source.skipped
+    if skipped:
+        logger.warning(
+            "Skipped %d invalid files of %s: %s",
+            len(skipped),
+            source.description,
+            ", ".join(skipped),
+        )
+    return SourceProfile(
+        kind=source.kind,
+        description=source.description,
+        num_images=count,
+        image_shape=image_shape,
+        raw_dtype=str(raw_dtype),
+        labels=np.concatenate(label_chunks) if has_labels else None,
+        label_names=source.label_names,
+        raw_sha256=digest.hexdigest(),
+        skipped=skipped,
+    )
+
+
+def split_dataset(
+    profile: SourceProfile, params: IngestionParams
+) -> dict[str, np.ndarray]:
+    """Assign each image to train, validation or test, reproducibly by seed.
+
+    With labels (and ``split.stratify``), each class is split in the same
+    proportions.
+
+    Args:
+        profile: The validated source profile.
+        params: Ingestion parameters (``split``: fractions, seed).
+
+    Returns:
+        Sorted source indices of each split.
+
+    Raises:
+        InputDataError: When a split would be empty.
+    """
+    split = params.split
+    rng = np.random.default_rng(split.seed)
+    if profile.labels is not None and split.stratify:
+        # Each image's key is its random rank within its class, scaled to [0, 1):
+        # cutting the images sorted by key at the split fractions gives every split
+        # the same class proportions and exact overall sizes, even for small classes.
+        keys = np.empty(profile.num_images)
+        for label in np.unique(profile.labels):
+            members = np.flatnonzero(profile.labels == label)
+            ranks = np.arange(len(members)) + rng.random(len(members))
+            keys[rng.permutation(members)] = ranks / len(members)
+        order = np.argsort(keys, kind="stable")
+    else:
+        order = rng.permutation(profile.num_images)
+    cuts = np.rint(np.cumsum(list(split.fractions().values())) * len(order)).astype(int)
+    plan = {
+        name: np.sort(order[start:stop])
+        for name, start, stop in zip(SPLITS, [0, *cuts[:-1]], cuts, strict=True)
+    }
+    for name, indices in plan.items():
+        if len(indices) == 0:
+            raise InputDataError(
+                f"data_ingestion.split.{name}={getattr(split, name):g} leaves the "
+                f"{name} split empty for {profile.num_images} images"
+            )
+    return plan
+
+
+def build_model_input(
+    source: ImageSource,
+    profile: SourceProfile,
+    plan: dict[str, np.ndarray],
+    params: IngestionParams,
+) -> tuple[SplitStream, SplitStream, SplitStream, dict[str, Any]]:
+    """Lazy scaled streams of the three splits and the ingestion summary.
+
+    Args:
+        source: The selected source.
+        profile: Its validated profile.
+        plan: Source indices of each split.
+        params: Ingestion parameters.
+
+    Returns:
+        Train, validation and test streams (written shard by shard when saved)
+        and a JSON-serialisable summary of the ingestion.
+    """
+    streams = [
+        SplitStream(
+            source=source,
+            indices=plan[name],
+            image_shape=profile.image_shape,
+            has_labels=profile.labels is not None,
+            chunk_size=params.chunk_size,
+            binarize=params.binarize,
+            binarize_threshold=params.binarize_threshold,
+            seed=params.split.seed,
+        )
+        for name in SPLITS
+    ]
+    summary: dict[str, Any] = {
+        "source": profile.kind,
+        "description": profile.description,
+        "raw_sha256": profile.raw_sha256,
+        "num_images": profile.num_images,
+        "image_shape": list(profile.image_shape),
+        "raw_dtype": profile.raw_dtype,
+        "scaled_to": [0.0, 1.0],
+        "binarize": params.binarize,
+        "split_seed": params.split.seed,
+        "counts": {name: len(plan[name]) for name in SPLITS},
+        "labels": None,
+        "skipped_files": profile.skipped,
+    }
+    if profile.labels is not None:
+        values, counts = np.unique(profile.labels, return_counts=True)
+        summary["labels"] = {
+            "label_set": values.tolist(),
+            "label_names": profile.label_names,
+            "class_counts": dict(zip(map(str, values.tolist()), counts.tolist(), strict=True)),
+        }
+    logger.info(
+        "Ingesting %d images %s from %s: train %d, validation %d, test %d",
+        profile.num_images,
+        "x".join(map(str, profile.image_shape)),
+        profile.description,
+        *summary["counts"].values(),
+    )
+    train, validation, test = streams
+    return train, validation, test, summary

@@ -1,0 +1,71 @@
+"""Data-ingestion pipeline: raw images in, versioned sharded splits out."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from vae_pipeline.pipelines.data_ingestion.nodes import (
+    build_model_input,
+    profile_source,
+    select_source,
+    split_dataset,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Create the data-ingestion pipeline.
+
+    Returns:
+        Pipeline that validates, scales and splits the configured image source
+        into ``train_split``, ``validation_split``, ``test_split`` and
+        ``ingestion_summary``.
+    """
+    return Pipeline(
+        [
+            Node(
+                func=select_source,
+                inputs=[
+                    "params:data_ingestion",
+                    "raw_digits",
+                    "raw_idx_images",
+                    "raw_idx_labels",
+                    "raw_npz",
+                    "raw_image_folder",
+                    "raw_keras",
+                ],
+                outputs="raw_images",
+                name="select_source_node",
+            ),
+            Node(
+                func=profile_source,
+                inputs=["raw_images", "params:data_ingestion"],
+                outputs="raw_images_profile",
+                name="validate_source_node",
+            ),
+            Node(
+                func=split_dataset,
+                inputs=["raw_images_profile", "params:data_ingestion"],
+                outputs="split_plan",
+                name="split_dataset_node",
+            ),
+            Node(
+                func=build_model_input,
+                inputs=[
+                    "raw_images",
+                    "raw_images_profile",
+                    "split_plan",
+                    "params:data_ingestion",
+                ],
+                # The summary comes last: Kedro saves outputs in this order, so it
+                # is written only once every split has been written.
+                outputs=[
+                    "train_split",
+                    "validation_split",
+                    "test_split",
+                    "ingestion_summary",
+                ],
+                name="build_model_input_node",
+            ),
+        ],
+        tags=["data_ingestion"],
+    )

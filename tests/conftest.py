@@ -1,0 +1,117 @@
+"""Shared fixtures: the project's catalog pointed at a temporary data folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kedro.config import OmegaConfigLoader
+from kedro.io import DataCatalog
+from kedro.pipeline import Pipeline
+from kedro.runner import SequentialRunner
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+MNIST_DIR = PROJECT_ROOT.parent / "shared" / "data" / "mnist"
+MNIST_IMAGES = MNIST_DIR / "t10k-images-idx3-ubyte.gz"
+MNIST_LABELS = MNIST_DIR / "t10k-labels-idx1-ubyte.gz"
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def project_config(key: str) -> dict[str, Any]:
+    """The project's own configuration (``conf/base`` + ``conf/local``)."""
+    loader = OmegaConfigLoader(
+        conf_source=str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="local"
+    )
+    return dict(loader[key])
+
+
+def _relocate(config: dict[str, Any], root: Path) -> dict[str, Any]:
+    relocated = dict(config)
+    for key in ("filepath", "path"):
+        value = relocated.get(key)
+        if isinstance(value, str) and value.startswith("data/"):
+            relocated[key] = str(root / value)
+    return relocated
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    """A fresh copy of the project's data-layer skeleton."""
+    root = tmp_path / "project"
+    for gitkeep in (PROJECT_ROOT / "data").rglob(".gitkeep"):
+        target = root / gitkeep.relative_to(PROJECT_ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.touch()
+    return root
+
+
+@pytest.fixture
+def make_catalog(data_root: Path) -> Callable[..., DataCatalog]:
+    """Build the project catalog under ``data_root``, with entries overridden."""
+
+    def _make(**overrides: dict[str, Any]) -> DataCatalog:
+        config = {
+            name: _relocate(entry, data_root)
+            for name, entry in project_config("catalog").items()
+        }
+        config.update(overrides)
+        return DataCatalog.from_config(config)
+
+    return _make
+
+
+@pytest.fixture
+def run_pipeline() -> Callable[..., dict[str, Any]]:
+    """Run a pipeline in memory with parameters given as model objects."""
+
+    def _run(
+        pipeline: Pipeline, catalog: DataCatalog, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        for name, value in params.items():
+            catalog[f"params:{name}"] = value
+        return SequentialRunner().run(pipeline, catalog)
+
+    return _run
+
+
+def written_files(directory: Path) -> list[Path]:
+    """Files under a folder, apart from the ``.gitkeep`` placeholders."""
+    return sorted(p for p in directory.rglob("*") if p.is_file() and p.name != ".gitkeep")
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """A copy of the project (configuration and data skeleton) to run the CLI in."""
+    root = tmp_path / "cli-project"
+    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy(PROJECT_ROOT / name, root / name)
+    for gitkeep in (PROJECT_ROOT / "data").rglob(".gitkeep"):
+        target = root / gitkeep.relative_to(PROJECT_ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.touch()
+    return root
+
+
+def kedro_cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``kedro <args>`` in a project folder, as a user would."""
+    kedro = Path(sys.executable).with_name("kedro")
+    env = {**os.environ, "COLUMNS": "200", "VAE_PIPELINE_TRACEBACK": ""}
+    return subprocess.run(
+        [str(kedro), *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )

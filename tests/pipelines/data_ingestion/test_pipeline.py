@@ -1,0 +1,267 @@
+"""The data-ingestion pipeline, run in memory over every source."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import MNIST_IMAGES, MNIST_LABELS, written_files
+from vae_pipeline.datasets.image_sources import write_idx
+from vae_pipeline.pipelines.data_ingestion import create_pipeline
+from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
+
+RNG = np.random.default_rng(0)
+
+
+def ingest(make_catalog, run_pipeline, *, catalog_overrides=None, **params):
+    catalog = make_catalog(**(catalog_overrides or {}))
+    run_pipeline(
+        create_pipeline(),
+        catalog,
+        {"data_ingestion": IngestionParams.model_validate(params)},
+    )
+    return {
+        name: catalog.load(name)
+        for name in ("train_split", "validation_split", "test_split", "ingestion_summary")
+    }
+
+
+def all_images(outputs) -> tuple[np.ndarray, np.ndarray | None]:
+    splits = [outputs[f"{name}_split"] for name in ("train", "validation", "test")]
+    images = np.concatenate([s.images() for s in splits])
+    labels = None if not splits[0].has_labels else np.concatenate([s.labels() for s in splits])
+    return images, labels
+
+
+def idx_catalog(images: Path, labels: Path | None = None) -> dict:
+    overrides = {
+        "raw_idx_images": {"type": "vae_pipeline.datasets.IDXDataset", "filepath": str(images)}
+    }
+    overrides["raw_idx_labels"] = {
+        "type": "vae_pipeline.datasets.IDXDataset",
+        "filepath": str(labels or images.with_name("absent-labels.gz")),
+    }
+    return overrides
+
+
+def test_default_digits_source(make_catalog, run_pipeline, data_root):
+    outputs = ingest(make_catalog, run_pipeline)
+    summary = outputs["ingestion_summary"]
+    assert summary["source"] == "digits"
+    assert summary["num_images"] == 1797
+    assert summary["image_shape"] == [8, 8, 1]
+    assert sum(summary["counts"].values()) == 1797
+    assert summary["labels"]["label_set"] == list(range(10))
+    images, labels = all_images(outputs)
+    assert images.dtype == np.float32 and images.shape == (1797, 8, 8, 1)
+    assert 0.0 == images.min() and images.max() == 1.0
+    assert sorted(np.bincount(labels).tolist()) == sorted(
+        summary["labels"]["class_counts"].values()
+    )
+    versions = list((data_root / "data/05_model_input/train").iterdir())
+    assert len(versions) == 1 and (versions[0] / "train" / "manifest.json").is_file()
+
+
+@pytest.mark.parametrize("suffix", [".gz", ""])
+def test_idx_source_gzip_and_raw(make_catalog, run_pipeline, tmp_path, suffix):
+    pixels = RNG.integers(0, 256, size=(60, 5, 4), dtype=np.uint8)
+    labels = np.repeat(np.arange(3, dtype=np.uint8), 20)
+    images_path = write_idx(tmp_path / f"images-idx3-ubyte{suffix}", pixels)
+    labels_path = write_idx(tmp_path / f"labels-idx1-ubyte{suffix}", labels)
+    outputs = ingest(
+        make_catalog,
+        run_pipeline,
+        catalog_overrides=idx_catalog(images_path, labels_path),
+        source="idx",
+        chunk_size=7,
+    )
+    images, got_labels = all_images(outputs)
+    order = np.lexsort((got_labels,))
+    assert images.shape == (60, 5, 4, 1)
+    # Every source image arrives exactly once, scaled, with its own label.
+    expected = {(pixels[i] / 255).astype(np.float32).tobytes(): labels[i] for i in range(60)}
+    for image, label in zip(images[order], got_labels[order], strict=True):
+        assert expected[image[..., 0].tobytes()] == label
+    assert outputs["ingestion_summary"]["counts"] == {"train": 48, "validation": 6, "test": 6}
+
+
+def test_idx_without_labels_is_unlabelled(make_catalog, run_pipeline, tmp_path):
+    images_path = write_idx(tmp_path / "x.gz", RNG.integers(0, 256, (20, 3, 3), np.uint8))
+    outputs = ingest(
+        make_catalog, run_pipeline, catalog_overrides=idx_catalog(images_path), source="idx"
+    )
+    assert outputs["ingestion_summary"]["labels"] is None
+    assert not outputs["train_split"].has_labels
+
+
+def test_npz_source_float_rgb(make_catalog, run_pipeline, tmp_path):
+    x = RNG.random((30, 4, 4, 3)).astype(np.float64)
+    y = np.arange(30) % 2
+    np.savez_compressed(tmp_path / "data.npz", x=x, y=y)
+    outputs = ingest(
+        make_catalog,
+        run_pipeline,
+        catalog_overrides={
+            "raw_npz": {
+                "type": "vae_pipeline.datasets.NPZImagesDataset",
+                "filepath": str(tmp_path / "data.npz"),
+            }
+        },
+        source="npz",
+        chunk_size=4,
+    )
+    images, _ = all_images(outputs)
+    assert images.shape == (30, 4, 4, 3)
+    np.testing.assert_allclose(
+        np.sort(images.reshape(-1)), np.sort(x.astype(np.float32).reshape(-1))
+    )
+
+
+def _folder_catalog(folder: Path) -> dict:
+    return {
+        "raw_image_folder": {
+            "type": "partitions.PartitionedDataset",
+            "path": str(folder),
+            "dataset": {"type": "pillow.ImageDataset"},
+        }
+    }
+
+
+def test_image_folder_with_classes_resized_rgb(make_catalog, run_pipeline, tmp_path):
+    folder = tmp_path / "images"
+    for label in ("cat", "dog"):
+        (folder / label).mkdir(parents=True)
+        for index in range(10):
+            size = (12 + index, 9)  # different sizes: resizing makes them equal
+            Image.new("RGB", size, color=(index * 20, 0, 0)).save(
+                folder / label / f"{index}.{'png' if index % 2 else 'jpg'}"
+            )
+    outputs = ingest(
+        make_catalog,
+        run_pipeline,
+        catalog_overrides=_folder_catalog(folder),
+        source="image_folder",
+        image_folder={"image_size": [6, 8], "color_mode": "rgb"},
+    )
+    images, labels = all_images(outputs)
+    assert images.shape == (20, 6, 8, 3)
+    assert sorted(np.bincount(labels).tolist()) == [10, 10]
+    assert outputs["ingestion_summary"]["labels"]["label_names"] == ["cat", "dog"]
+
+
+def test_image_folder_skips_invalid_files_when_asked(
+    make_catalog, run_pipeline, tmp_path, caplog
+):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index in range(12):
+        Image.new("L", (5, 5), color=index).save(folder / f"{index}.png")
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "broken.png").write_bytes(b"\x89PNG garbage")
+    outputs = ingest(
+        make_catalog,
+        run_pipeline,
+        catalog_overrides=_folder_catalog(folder),
+        source="image_folder",
+        image_folder={"skip_invalid": True},
+    )
+    summary = outputs["ingestion_summary"]
+    assert summary["num_images"] == 12
+    assert sorted(summary["skipped_files"]) == ["broken.png", "notes.txt"]
+    assert "Skipped 2 invalid files" in caplog.text
+
+
+def test_keras_source_reads_the_keras_cache(make_catalog, run_pipeline, tmp_path, monkeypatch):
+    cache = tmp_path / "keras_home" / "datasets"
+    cache.mkdir(parents=True)
+    arrays = {
+        "x_train": RNG.integers(0, 256, (40, 28, 28), np.uint8),
+        "y_train": np.arange(40, dtype=np.uint8) % 10,
+        "x_test": RNG.integers(0, 256, (10, 28, 28), np.uint8),
+        "y_test": np.arange(10, dtype=np.uint8),
+    }
+    np.savez(cache / "mnist.npz", **arrays)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    outputs = ingest(make_catalog, run_pipeline, source="keras")
+    summary = outputs["ingestion_summary"]
+    assert summary["num_images"] == 50 and summary["image_shape"] == [28, 28, 1]
+    assert summary["description"] == "keras.datasets.mnist (all)"
+
+
+def test_keras_fashion_mnist_from_cache(make_catalog, run_pipeline, tmp_path, monkeypatch):
+    folder = tmp_path / "keras_home" / "datasets" / "fashion-mnist"
+    folder.mkdir(parents=True)
+    for prefix, count in (("train", 30), ("t10k", 10)):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", RNG.integers(0, 256, (count, 28, 28), np.uint8))
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", np.arange(count, dtype=np.uint8) % 10)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    outputs = ingest(
+        make_catalog,
+        run_pipeline,
+        catalog_overrides={
+            "raw_keras": {
+                "type": "vae_pipeline.datasets.KerasImagesDataset",
+                "dataset": "fashion_mnist",
+                "split": "all",
+            }
+        },
+        source="keras",
+    )
+    assert outputs["ingestion_summary"]["num_images"] == 40
+
+
+def test_split_is_deterministic_and_stratified(make_catalog, run_pipeline):
+    first = ingest(make_catalog, run_pipeline, split={"seed": 7})
+    second = ingest(make_catalog, run_pipeline, split={"seed": 7})
+    other = ingest(make_catalog, run_pipeline, split={"seed": 8})
+    for name in ("train_split", "test_split"):
+        np.testing.assert_array_equal(first[name].images(), second[name].images())
+    assert not np.array_equal(first["test_split"].images(), other["test_split"].images())
+    test_counts = np.bincount(first["test_split"].labels())
+    assert test_counts.min() >= 17 and test_counts.max() <= 19  # ~10% of ~180 each
+
+
+def test_chunk_size_does_not_change_the_output(make_catalog, run_pipeline):
+    small = ingest(make_catalog, run_pipeline, chunk_size=13, binarize="bernoulli")
+    large = ingest(make_catalog, run_pipeline, chunk_size=5000, binarize="bernoulli")
+    for name in ("train_split", "validation_split", "test_split"):
+        np.testing.assert_array_equal(small[name].images(), large[name].images())
+    assert set(np.unique(small["train_split"].images())) == {0.0, 1.0}
+
+
+def test_threshold_binarization(make_catalog, run_pipeline):
+    outputs = ingest(make_catalog, run_pipeline, binarize="threshold", binarize_threshold=0.3)
+    continuous = ingest(make_catalog, run_pipeline)
+    np.testing.assert_array_equal(
+        outputs["train_split"].images(),
+        (continuous["train_split"].images() > 0.3).astype(np.float32),
+    )
+
+
+def test_fractions_below_one_subsample(make_catalog, run_pipeline):
+    outputs = ingest(make_catalog, run_pipeline, split={"train": 0.5, "validation": 0.1, "test": 0.1})
+    assert sum(outputs["ingestion_summary"]["counts"].values()) == pytest.approx(0.7 * 1797, abs=10)
+
+
+@pytest.mark.skipif(not MNIST_IMAGES.is_file(), reason="../shared/data/mnist is absent")
+def test_real_mnist_idx(make_catalog, run_pipeline, data_root):
+    outputs = ingest(
+        make_catalog,
+        run_pipeline,
+        catalog_overrides=idx_catalog(MNIST_IMAGES, MNIST_LABELS),
+        source="idx",
+    )
+    summary = outputs["ingestion_summary"]
+    assert summary["num_images"] == 10_000
+    assert summary["image_shape"] == [28, 28, 1]
+    assert summary["labels"]["label_set"] == list(range(10))
+    assert summary["counts"] == {"train": 8000, "validation": 1000, "test": 1000}
+    manifest = json.loads(
+        next((data_root / "data/05_model_input/train").glob("*/train/manifest.json")).read_text()
+    )
+    assert manifest["num_examples"] == 8000
+    assert [shard["count"] for shard in manifest["shards"]] == [8000]
