@@ -33,7 +33,7 @@ def project_config(key: str) -> dict[str, Any]:
     return dict(loader[key])
 
 
-def _relocate(config: dict[str, Any], root: Path) -> dict[str, Any]:
+def relocate_catalog_entry(config: dict[str, Any], root: Path) -> dict[str, Any]:
     relocated = dict(config)
     for key in ("filepath", "path"):
         value = relocated.get(key)
@@ -59,7 +59,7 @@ def make_catalog(data_root: Path) -> Callable[..., DataCatalog]:
 
     def _make(**overrides: dict[str, Any]) -> DataCatalog:
         config = {
-            name: _relocate(entry, data_root)
+            name: relocate_catalog_entry(entry, data_root)
             for name, entry in project_config("catalog").items()
         }
         config.update(overrides)
@@ -84,17 +84,22 @@ def run_pipeline() -> Callable[..., dict[str, Any]]:
 
 def written_files(directory: Path) -> list[Path]:
     """Files under a folder, apart from the ``.gitkeep`` placeholders."""
-    return sorted(p for p in directory.rglob("*") if p.is_file() and p.name != ".gitkeep")
+    return sorted(
+        p for p in directory.rglob("*") if p.is_file() and p.name != ".gitkeep"
+    )
 
 
 @pytest.fixture
 def project_copy(tmp_path: Path) -> Path:
     """A copy of the project (configuration and data skeleton) to run the CLI in."""
     root = tmp_path / "cli-project"
-    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    shutil.copytree(
+        PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local")
+    )
     (root / "conf" / "local").mkdir()
     for name in ("pyproject.toml", ".telemetry"):
         shutil.copy(PROJECT_ROOT / name, root / name)
+    (root / "src").mkdir()  # Kedro requires it; the package itself is installed
     for gitkeep in (PROJECT_ROOT / "data").rglob(".gitkeep"):
         target = root / gitkeep.relative_to(PROJECT_ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)

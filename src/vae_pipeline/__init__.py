@@ -1,4 +1,3 @@
-"""vae-pipeline
-"""
+"""vae-pipeline"""
 
 __version__ = "0.1"

@@ -210,9 +210,7 @@ class IDXFile:
                 f"{actual} bytes of data"
             )
 
-    def iter_items(
-        self, expected_magic: int, chunk_size: int
-    ) -> Iterator[np.ndarray]:
+    def iter_items(self, expected_magic: int, chunk_size: int) -> Iterator[np.ndarray]:
         """Yield the items in chunks of at most ``chunk_size``; checks the size."""
         self._check_exists()
         with _open_maybe_gzip(self.path) as stream:
@@ -328,9 +326,13 @@ class NPZSource(ImageSource):
         try:
             return zipfile.ZipFile(self.path)
         except (zipfile.BadZipFile, OSError) as exc:
-            raise InputDataError(f"{self.path}: not a readable NPZ archive ({exc})") from exc
+            raise InputDataError(
+                f"{self.path}: not a readable NPZ archive ({exc})"
+            ) from exc
 
-    def _read_header(self, member: IO[bytes], key: str) -> tuple[tuple[int, ...], np.dtype]:
+    def _read_header(
+        self, member: IO[bytes], key: str
+    ) -> tuple[tuple[int, ...], np.dtype]:
         try:
             version = np.lib.format.read_magic(member)
             read_header = (
@@ -340,7 +342,9 @@ class NPZSource(ImageSource):
             )
             shape, fortran_order, dtype = read_header(member)
         except (ValueError, *_READ_ERRORS) as exc:
-            raise InputDataError(f"{self.path}: array '{key}' is unreadable ({exc})") from exc
+            raise InputDataError(
+                f"{self.path}: array '{key}' is unreadable ({exc})"
+            ) from exc
         if dtype.hasobject:
             raise InputDataError(f"{self.path}: array '{key}' holds Python objects")
         if fortran_order:
@@ -379,7 +383,8 @@ class NPZSource(ImageSource):
                     raise InputDataError(f"{self.path}: 'x' holds no images")
                 if labels is not None and len(labels) != shape[0]:
                     raise InputDataError(
-                        f"{self.path}: 'y' has {len(labels)} labels for {shape[0]} images"
+                        f"{self.path}: 'y' has {len(labels)} labels for "
+                        f"{shape[0]} images"
                     )
                 item_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
                 for start in range(0, shape[0], chunk_size):
@@ -387,8 +392,12 @@ class NPZSource(ImageSource):
                     data = _read_exact(member, count * item_bytes, self.path)
                     if len(data) != count * item_bytes:
                         raise InputDataError(f"{self.path}: array 'x' is truncated")
-                    images = np.frombuffer(data, dtype=dtype).reshape((count, *shape[1:]))
-                    chunk_labels = None if labels is None else labels[start : start + count]
+                    images = np.frombuffer(data, dtype=dtype).reshape(
+                        (count, *shape[1:])
+                    )
+                    chunk_labels = (
+                        None if labels is None else labels[start : start + count]
+                    )
                     yield ImageChunk(_with_channel_axis(images), chunk_labels)
 
 
@@ -416,7 +425,7 @@ class ImageFolderSource(ImageSource):
         color_mode: ColorMode = "grayscale",
         skip_invalid: bool = False,
     ) -> None:
-        from PIL import Image  # noqa: PLC0415
+        from PIL import Image
 
         Image.init()
         extensions = {ext.lower() for ext in Image.registered_extensions()}
@@ -466,7 +475,7 @@ class ImageFolderSource(ImageSource):
             raise InputDataError(f"{self._folder}: folder holds no images")
 
     def _load(self, pid: str) -> np.ndarray | None:
-        from PIL import Image  # noqa: PLC0415
+        from PIL import Image
 
         try:
             image = self._loaders[pid]()
@@ -573,7 +582,7 @@ class KerasDatasetSource(ImageSource):
 
     def _download(self) -> None:
         try:
-            import keras  # noqa: PLC0415
+            import keras
 
             getattr(keras.datasets, self.dataset).load_data()
         except Exception as exc:

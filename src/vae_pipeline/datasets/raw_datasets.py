@@ -112,7 +112,7 @@ class DigitsDataset(_ReadOnlyDataset):
         self.metadata = metadata
 
     def load(self) -> ArraySource:
-        from sklearn.datasets import load_digits  # noqa: PLC0415
+        from sklearn.datasets import load_digits
 
         digits = load_digits()
         images = np.rint(digits.images * (255 / _DIGITS_MAX_VALUE)).astype(np.uint8)

@@ -186,7 +186,9 @@ class _ShardWriter:
         count = self.counts[index]
         images_name = f"images-{index:05d}.npy"
         images_file = (self.directory / images_name).open("wb")
-        header_bytes = _write_header(images_file, IMAGE_DTYPE, (count, *self.image_shape))
+        header_bytes = _write_header(
+            images_file, IMAGE_DTYPE, (count, *self.image_shape)
+        )
         self._files = [images_file]
         labels_name = None
         if self.has_labels:
@@ -259,7 +261,9 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
                 f"'{filepath}'"
             )
         if shard_size < 1:
-            raise DatasetError(f"ShardedArrayDataset: shard_size must be >= 1, got {shard_size}")
+            raise DatasetError(
+                f"ShardedArrayDataset: shard_size must be >= 1, got {shard_size}"
+            )
         super().__init__(filepath=PurePosixPath(path), version=version)
         self._shard_size = shard_size
         self.metadata = metadata

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import MNIST_IMAGES, MNIST_LABELS, written_files
+from tests.conftest import MNIST_IMAGES, MNIST_LABELS
 from vae_pipeline.datasets.image_sources import write_idx
 from vae_pipeline.pipelines.data_ingestion import create_pipeline
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
@@ -26,20 +26,32 @@ def ingest(make_catalog, run_pipeline, *, catalog_overrides=None, **params):
     )
     return {
         name: catalog.load(name)
-        for name in ("train_split", "validation_split", "test_split", "ingestion_summary")
+        for name in (
+            "train_split",
+            "validation_split",
+            "test_split",
+            "ingestion_summary",
+        )
     }
 
 
 def all_images(outputs) -> tuple[np.ndarray, np.ndarray | None]:
     splits = [outputs[f"{name}_split"] for name in ("train", "validation", "test")]
     images = np.concatenate([s.images() for s in splits])
-    labels = None if not splits[0].has_labels else np.concatenate([s.labels() for s in splits])
+    labels = (
+        None
+        if not splits[0].has_labels
+        else np.concatenate([s.labels() for s in splits])
+    )
     return images, labels
 
 
 def idx_catalog(images: Path, labels: Path | None = None) -> dict:
     overrides = {
-        "raw_idx_images": {"type": "vae_pipeline.datasets.IDXDataset", "filepath": str(images)}
+        "raw_idx_images": {
+            "type": "vae_pipeline.datasets.IDXDataset",
+            "filepath": str(images),
+        }
     }
     overrides["raw_idx_labels"] = {
         "type": "vae_pipeline.datasets.IDXDataset",
@@ -58,7 +70,7 @@ def test_default_digits_source(make_catalog, run_pipeline, data_root):
     assert summary["labels"]["label_set"] == list(range(10))
     images, labels = all_images(outputs)
     assert images.dtype == np.float32 and images.shape == (1797, 8, 8, 1)
-    assert 0.0 == images.min() and images.max() == 1.0
+    assert images.min() == 0.0 and images.max() == 1.0
     assert sorted(np.bincount(labels).tolist()) == sorted(
         summary["labels"]["class_counts"].values()
     )
@@ -83,16 +95,27 @@ def test_idx_source_gzip_and_raw(make_catalog, run_pipeline, tmp_path, suffix):
     order = np.lexsort((got_labels,))
     assert images.shape == (60, 5, 4, 1)
     # Every source image arrives exactly once, scaled, with its own label.
-    expected = {(pixels[i] / 255).astype(np.float32).tobytes(): labels[i] for i in range(60)}
+    expected = {
+        (pixels[i] / 255).astype(np.float32).tobytes(): labels[i] for i in range(60)
+    }
     for image, label in zip(images[order], got_labels[order], strict=True):
         assert expected[image[..., 0].tobytes()] == label
-    assert outputs["ingestion_summary"]["counts"] == {"train": 48, "validation": 6, "test": 6}
+    assert outputs["ingestion_summary"]["counts"] == {
+        "train": 48,
+        "validation": 6,
+        "test": 6,
+    }
 
 
 def test_idx_without_labels_is_unlabelled(make_catalog, run_pipeline, tmp_path):
-    images_path = write_idx(tmp_path / "x.gz", RNG.integers(0, 256, (20, 3, 3), np.uint8))
+    images_path = write_idx(
+        tmp_path / "x.gz", RNG.integers(0, 256, (20, 3, 3), np.uint8)
+    )
     outputs = ingest(
-        make_catalog, run_pipeline, catalog_overrides=idx_catalog(images_path), source="idx"
+        make_catalog,
+        run_pipeline,
+        catalog_overrides=idx_catalog(images_path),
+        source="idx",
     )
     assert outputs["ingestion_summary"]["labels"] is None
     assert not outputs["train_split"].has_labels
@@ -175,7 +198,9 @@ def test_image_folder_skips_invalid_files_when_asked(
     assert "Skipped 2 invalid files" in caplog.text
 
 
-def test_keras_source_reads_the_keras_cache(make_catalog, run_pipeline, tmp_path, monkeypatch):
+def test_keras_source_reads_the_keras_cache(
+    make_catalog, run_pipeline, tmp_path, monkeypatch
+):
     cache = tmp_path / "keras_home" / "datasets"
     cache.mkdir(parents=True)
     arrays = {
@@ -192,12 +217,20 @@ def test_keras_source_reads_the_keras_cache(make_catalog, run_pipeline, tmp_path
     assert summary["description"] == "keras.datasets.mnist (all)"
 
 
-def test_keras_fashion_mnist_from_cache(make_catalog, run_pipeline, tmp_path, monkeypatch):
+def test_keras_fashion_mnist_from_cache(
+    make_catalog, run_pipeline, tmp_path, monkeypatch
+):
     folder = tmp_path / "keras_home" / "datasets" / "fashion-mnist"
     folder.mkdir(parents=True)
     for prefix, count in (("train", 30), ("t10k", 10)):
-        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", RNG.integers(0, 256, (count, 28, 28), np.uint8))
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", np.arange(count, dtype=np.uint8) % 10)
+        write_idx(
+            folder / f"{prefix}-images-idx3-ubyte.gz",
+            RNG.integers(0, 256, (count, 28, 28), np.uint8),
+        )
+        write_idx(
+            folder / f"{prefix}-labels-idx1-ubyte.gz",
+            np.arange(count, dtype=np.uint8) % 10,
+        )
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     outputs = ingest(
         make_catalog,
@@ -220,7 +253,9 @@ def test_split_is_deterministic_and_stratified(make_catalog, run_pipeline):
     other = ingest(make_catalog, run_pipeline, split={"seed": 8})
     for name in ("train_split", "test_split"):
         np.testing.assert_array_equal(first[name].images(), second[name].images())
-    assert not np.array_equal(first["test_split"].images(), other["test_split"].images())
+    assert not np.array_equal(
+        first["test_split"].images(), other["test_split"].images()
+    )
     test_counts = np.bincount(first["test_split"].labels())
     assert test_counts.min() >= 17 and test_counts.max() <= 19  # ~10% of ~180 each
 
@@ -234,7 +269,9 @@ def test_chunk_size_does_not_change_the_output(make_catalog, run_pipeline):
 
 
 def test_threshold_binarization(make_catalog, run_pipeline):
-    outputs = ingest(make_catalog, run_pipeline, binarize="threshold", binarize_threshold=0.3)
+    outputs = ingest(
+        make_catalog, run_pipeline, binarize="threshold", binarize_threshold=0.3
+    )
     continuous = ingest(make_catalog, run_pipeline)
     np.testing.assert_array_equal(
         outputs["train_split"].images(),
@@ -243,8 +280,12 @@ def test_threshold_binarization(make_catalog, run_pipeline):
 
 
 def test_fractions_below_one_subsample(make_catalog, run_pipeline):
-    outputs = ingest(make_catalog, run_pipeline, split={"train": 0.5, "validation": 0.1, "test": 0.1})
-    assert sum(outputs["ingestion_summary"]["counts"].values()) == pytest.approx(0.7 * 1797, abs=10)
+    outputs = ingest(
+        make_catalog, run_pipeline, split={"train": 0.5, "validation": 0.1, "test": 0.1}
+    )
+    assert sum(outputs["ingestion_summary"]["counts"].values()) == pytest.approx(
+        0.7 * 1797, abs=10
+    )
 
 
 @pytest.mark.skipif(not MNIST_IMAGES.is_file(), reason="../shared/data/mnist is absent")
@@ -261,7 +302,9 @@ def test_real_mnist_idx(make_catalog, run_pipeline, data_root):
     assert summary["labels"]["label_set"] == list(range(10))
     assert summary["counts"] == {"train": 8000, "validation": 1000, "test": 1000}
     manifest = json.loads(
-        next((data_root / "data/05_model_input/train").glob("*/train/manifest.json")).read_text()
+        next(
+            (data_root / "data/05_model_input/train").glob("*/train/manifest.json")
+        ).read_text()
     )
     assert manifest["num_examples"] == 8000
     assert [shard["count"] for shard in manifest["shards"]] == [8000]

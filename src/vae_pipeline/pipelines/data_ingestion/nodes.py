@@ -74,7 +74,9 @@ class SplitStream:
                 if self.binarize == "threshold":
                     images = (images > self.binarize_threshold).astype(np.float32)
                 elif self.binarize == "bernoulli":
-                    noise = pixel_uniforms(self.seed, selected + offset, images.shape[1:])
+                    noise = pixel_uniforms(
+                        self.seed, selected + offset, images.shape[1:]
+                    )
                     images = (noise < images).astype(np.float32)
                 labels = chunk.labels[selected] if self.has_labels else None
                 yield images, labels
@@ -176,9 +178,7 @@ def _check_pixels(images: np.ndarray, description: str) -> None:
     elif kind == "f":
         bad = int(np.count_nonzero(~np.isfinite(images)))
         if bad:
-            raise InputDataError(
-                f"{description}: {bad} NaN or infinite pixel values"
-            )
+            raise InputDataError(f"{description}: {bad} NaN or infinite pixel values")
         low, high = float(images.min()), float(images.max())
         if low < 0 or high > 1:
             raise InputDataError(
@@ -352,7 +352,9 @@ def build_model_input(
         summary["labels"] = {
             "label_set": values.tolist(),
             "label_names": profile.label_names,
-            "class_counts": dict(zip(map(str, values.tolist()), counts.tolist(), strict=True)),
+            "class_counts": dict(
+                zip(map(str, values.tolist()), counts.tolist(), strict=True)
+            ),
         }
     logger.info(
         "Ingesting %d images %s from %s: train %d, validation %d, test %d",

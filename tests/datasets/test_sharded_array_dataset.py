@@ -1,0 +1,99 @@
+"""ShardedArrayDataset: streamed, versioned, atomic saves of image arrays."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from kedro.io import DatasetError, Version
+
+from tests.conftest import written_files
+from vae_pipeline.datasets import InMemoryArrays, ShardedArrayDataset
+
+RNG = np.random.default_rng(3)
+
+
+def test_round_trip_across_shards(tmp_path):
+    images = RNG.random((25, 4, 3, 1)).astype(np.float32)
+    labels = RNG.integers(0, 5, 25)
+    dataset = ShardedArrayDataset(filepath=str(tmp_path / "train"), shard_size=10)
+    dataset.save(InMemoryArrays(images, labels, chunk_size=7))
+    loaded = dataset.load()
+    assert [shard.count for shard in loaded.shards] == [10, 10, 5]
+    np.testing.assert_array_equal(loaded.images(), images)
+    np.testing.assert_array_equal(loaded.labels(), labels)
+    chunks = list(loaded.iter_chunks(chunk_size=4))
+    assert max(len(c[0]) for c in chunks) == 4
+    np.testing.assert_array_equal(np.concatenate([c[0] for c in chunks]), images)
+
+
+def test_shards_are_plain_npy_with_recorded_header_sizes(tmp_path):
+    images = RNG.random((6, 2, 2, 1)).astype(np.float32)
+    dataset = ShardedArrayDataset(filepath=str(tmp_path / "x"), shard_size=4)
+    dataset.save(images)
+    loaded = dataset.load()
+    for shard in loaded.shards:
+        raw = shard.images.read_bytes()
+        body = np.frombuffer(raw[shard.images_header_bytes :], dtype="<f4")
+        assert body.size == shard.count * 4
+        np.testing.assert_array_equal(np.load(shard.images).reshape(-1), body)
+    assert not loaded.has_labels and loaded.labels() is None
+
+
+def test_versions_accumulate_and_latest_loads(tmp_path):
+    first = ShardedArrayDataset(
+        filepath=str(tmp_path / "v"), version=Version(None, "2026-01-01T00.00.00.000Z")
+    )
+    first.save(np.zeros((2, 1, 1, 1), np.float32))
+    second = ShardedArrayDataset(
+        filepath=str(tmp_path / "v"), version=Version(None, "2026-01-02T00.00.00.000Z")
+    )
+    second.save(np.ones((3, 1, 1, 1), np.float32))
+    latest = ShardedArrayDataset(
+        filepath=str(tmp_path / "v"), version=Version(None, None)
+    ).load()
+    assert latest.num_examples == 3
+    pinned = ShardedArrayDataset(
+        filepath=str(tmp_path / "v"), version=Version("2026-01-01T00.00.00.000Z", None)
+    ).load()
+    assert pinned.num_examples == 2
+    manifest = json.loads((latest.directory / "manifest.json").read_text())
+    assert manifest["format"] == "vae-pipeline-sharded-arrays"
+
+
+class _FailingStream:
+    num_examples = 20
+    image_shape = (2, 2, 1)
+    has_labels = False
+
+    def iter_chunks(self) -> Iterator[tuple[np.ndarray, None]]:
+        yield np.zeros((8, 2, 2, 1), np.float32), None
+        raise OSError("disk went away")
+
+
+class _ShortStream(_FailingStream):
+    def iter_chunks(self) -> Iterator[tuple[np.ndarray, None]]:
+        yield np.zeros((8, 2, 2, 1), np.float32), None
+
+
+@pytest.mark.parametrize(
+    ("stream", "error"),
+    [(_FailingStream(), "disk went away"), (_ShortStream(), "fewer examples")],
+)
+def test_failed_save_leaves_nothing(tmp_path, stream, error):
+    dataset = ShardedArrayDataset(
+        filepath=str(tmp_path / "split"), version=Version(None, None), shard_size=5
+    )
+    with pytest.raises((OSError, DatasetError), match=error):
+        dataset.save(stream)
+    assert written_files(tmp_path) == []
+    assert not dataset.exists()
+
+
+def test_rejects_remote_paths_and_bad_data(tmp_path):
+    with pytest.raises(DatasetError, match="local filesystem only"):
+        ShardedArrayDataset(filepath="s3://bucket/train")
+    with pytest.raises(DatasetError, match="not list"):
+        ShardedArrayDataset(filepath=str(tmp_path / "x")).save([1, 2, 3])

@@ -1,0 +1,61 @@
+"""Project-level promises: set-up commands, telemetry, the registry."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from kedro.framework.project import find_pipelines
+from kedro.framework.startup import bootstrap_project
+
+from tests.conftest import PROJECT_ROOT
+
+
+def readme_commands() -> list[str]:
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    first_section = readme.split("\n## ")[1]
+    return re.findall(r"```bash\n(.+?)\n```", first_section)
+
+
+def test_readme_first_section_has_exactly_the_two_commands():
+    run, test = readme_commands()
+    assert run.endswith("kedro run") and test.endswith("pytest")
+    assert run.rsplit("&&", 1)[0] == test.rsplit("&&", 1)[0]
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    ci_script = (PROJECT_ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert readme_commands()[1] in ci_script.splitlines()
+
+
+def test_telemetry_consent_is_false_for_every_user():
+    telemetry = yaml.safe_load((PROJECT_ROOT / ".telemetry").read_text())
+    assert telemetry == {"consent": False}
+    ignored = (PROJECT_ROOT / ".gitignore").read_text().splitlines()
+    assert ".telemetry" not in ignored
+
+
+def test_every_pipeline_is_registered_and_in_the_default():
+    from vae_pipeline.pipeline_registry import register_pipelines
+
+    bootstrap_project(PROJECT_ROOT)
+    pipelines = register_pipelines()
+    assert set(find_pipelines()) <= set(pipelines)
+    default_nodes = {node.name for node in pipelines["__default__"].nodes}
+    for name, pipeline in pipelines.items():
+        assert {node.name for node in pipeline.nodes} <= default_nodes, name
+
+
+def test_code_passes_ruff():
+    ruff = Path(sys.executable).with_name("ruff")
+    result = subprocess.run(
+        [str(ruff), "check", "--no-cache", "."],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
