@@ -9,3 +9,7 @@ class InputDataError(ValueError):
     The message always names the file, dataset or parameter at fault and says what
     is wrong with it, on a single line, so that ``kedro run`` can print it as is.
     """
+
+
+class TrainingError(RuntimeError):
+    """Training that produced no usable model, such as a loss that became NaN."""

@@ -1,0 +1,50 @@
+"""Keras callbacks for VAE training."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import keras
+
+logger = logging.getLogger(__name__)
+
+
+class KLWarmup(keras.callbacks.Callback):
+    """Raise the KL weight linearly from 0 to 1 over the first ``warmup_epochs``.
+
+    Epoch ``e`` (from 0) trains with weight ``min(1, e / warmup_epochs)``. The weight
+    follows the epoch number, so a resumed run picks up where it left off.
+    """
+
+    def __init__(self, warmup_epochs: int) -> None:
+        super().__init__()
+        self.warmup_epochs = warmup_epochs
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        weight = min(1.0, epoch / self.warmup_epochs) if self.warmup_epochs else 1.0
+        self.model.kl_weight.assign(weight)
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """One log line per epoch: loss, reconstruction, KL and their validation values."""
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        values = " ".join(
+            f"{name}={logs[name]:.3f}"
+            for name in (
+                "loss",
+                "reconstruction",
+                "kl",
+                "val_loss",
+                "val_reconstruction",
+                "val_kl",
+            )
+            if name in logs
+        )
+        logger.info("epoch %d/%d %s", epoch + 1, self.epochs, values)

@@ -1,0 +1,179 @@
+"""Nodes of the training pipeline."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import math
+import shutil
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from vae_pipeline.datasets import ShardedArrays
+from vae_pipeline.errors import TrainingError
+from vae_pipeline.models import VAE, build_vae
+from vae_pipeline.models.callbacks import EpochLogger, KLWarmup
+from vae_pipeline.models.data import ShardFiles, evaluation_dataset, training_dataset
+from vae_pipeline.pipelines.training.params import TrainingParams
+
+logger = logging.getLogger(__name__)
+
+HISTORY_FILE = "history.csv"
+BACKUP_FOLDER = "backup"
+
+
+def shard_files(split: ShardedArrays) -> ShardFiles:
+    """The file-level description of a split that the tf.data readers need.
+
+    Args:
+        split: A loaded model-input split.
+
+    Returns:
+        Its shard paths, header sizes, image shape and size.
+    """
+    return ShardFiles(
+        paths=[str(shard.images) for shard in split.shards],
+        header_bytes=[shard.images_header_bytes for shard in split.shards],
+        image_shape=split.image_shape,
+        num_examples=split.num_examples,
+    )
+
+
+def distribution_strategy(name: str) -> tf.distribute.Strategy:
+    """The tf.distribute strategy named by ``training.strategy``.
+
+    ``mirrored`` replicates over every GPU of this machine, or over every logical
+    CPU device when there is no GPU; ``multi_worker_mirrored`` reads ``TF_CONFIG``.
+
+    Args:
+        name: ``default``, ``mirrored`` or ``multi_worker_mirrored``.
+
+    Returns:
+        The strategy.
+    """
+    if name == "mirrored":
+        devices = tf.config.list_logical_devices(
+            "GPU"
+        ) or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([device.name for device in devices])
+    if name == "multi_worker_mirrored":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def run_fingerprint(
+    params: TrainingParams, train_split: ShardedArrays, validation_split: ShardedArrays
+) -> str:
+    """Identify a training configuration: parameters and the data versions used."""
+    identity = {
+        "params": params.model_dump(exclude={"checkpoint_dir"}),
+        "train": str(train_split.directory),
+        "validation": str(validation_split.directory),
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[
+        :16
+    ]
+
+
+def _read_history(path: Path) -> dict[str, list[float]]:
+    """Per-epoch history from the CSV log, the last row of any repeated epoch kept."""
+    rows: dict[int, dict[str, str]] = {}
+    with path.open(newline="", encoding="utf-8") as stream:
+        for row in csv.DictReader(stream):
+            rows[int(row["epoch"])] = row
+    epochs = sorted(rows)
+    columns = [name for name in rows[epochs[0]] if name != "epoch"] if epochs else []
+    history: dict[str, list[float]] = {"epoch": [epoch + 1 for epoch in epochs]}
+    for name in columns:
+        history[name] = [float(rows[epoch][name]) for epoch in epochs]
+    return history
+
+
+def train_vae(
+    train_split: ShardedArrays,
+    validation_split: ShardedArrays,
+    params: TrainingParams,
+) -> tuple[VAE, dict[str, list[float]]]:
+    """Train a VAE on the training split, validated on the validation split.
+
+    Checkpoints after every epoch under ``checkpoint_dir/<fingerprint>``, where the
+    fingerprint covers the parameters and the data versions: the same command
+    resumes a run that was killed, and any other configuration starts afresh. The
+    checkpoint is deleted once training ends.
+
+    Args:
+        train_split: Training images.
+        validation_split: Validation images (early stopping on their loss).
+        params: Training parameters.
+
+    Returns:
+        The trained model (best validation weights) and its per-epoch history.
+
+    Raises:
+        TrainingError: When the loss became NaN or infinite.
+    """
+    keras.utils.set_random_seed(params.seed)
+    if params.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    strategy = distribution_strategy(params.strategy)
+    run_dir = Path(params.checkpoint_dir) / run_fingerprint(
+        params, train_split, validation_split
+    )
+    if (run_dir / BACKUP_FOLDER).exists():
+        logger.info("Resuming training from the checkpoint in %s", run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cache_limit = params.cache_in_memory_mb * 2**20
+    train_data = training_dataset(
+        shard_files(train_split),
+        batch_size=params.batch_size,
+        seed=params.seed,
+        shuffle_buffer=params.shuffle_buffer,
+        cache_limit_bytes=cache_limit,
+        dynamic_binarization=params.dynamic_binarization,
+    )
+    validation_data = evaluation_dataset(
+        shard_files(validation_split),
+        batch_size=params.batch_size,
+        cache_limit_bytes=cache_limit,
+        binarize_seed=params.seed if params.dynamic_binarization else None,
+    )
+    with strategy.scope():
+        model = build_vae(
+            train_split.image_shape, seed=params.seed, **params.model.model_dump()
+        )
+        model.compile(optimizer=keras.optimizers.Adam(params.learning_rate))
+    callbacks = [
+        KLWarmup(params.kl_warmup_epochs),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss",
+            patience=params.early_stopping_patience,
+            restore_best_weights=True,
+            start_from_epoch=params.kl_warmup_epochs,
+        ),
+        keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=True),
+        EpochLogger(params.epochs),
+        keras.callbacks.BackupAndRestore(str(run_dir / BACKUP_FOLDER)),
+    ]
+    model.fit(
+        train_data,
+        validation_data=validation_data,
+        epochs=params.epochs,
+        callbacks=callbacks,
+        shuffle=False,  # the tf.data pipeline shuffles
+        verbose=0,
+    )
+    history = _read_history(run_dir / HISTORY_FILE)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    for name in ("loss", "val_loss"):
+        for epoch, value in zip(history["epoch"], history.get(name, []), strict=False):
+            if not math.isfinite(value):
+                raise TrainingError(
+                    f"training diverged: {name} became {value} at epoch {epoch}; "
+                    "no model saved (try a lower training.learning_rate)"
+                )
+    return model, history

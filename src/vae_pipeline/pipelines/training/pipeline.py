@@ -1,0 +1,27 @@
+"""Training pipeline: model-input splits in, a versioned Keras VAE out."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from vae_pipeline.pipelines.training.nodes import train_vae
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Create the training pipeline.
+
+    Returns:
+        Pipeline that trains ``vae_model`` on ``train_split`` (early stopping on
+        ``validation_split``) and records ``training_history``.
+    """
+    return Pipeline(
+        [
+            Node(
+                func=train_vae,
+                inputs=["train_split", "validation_split", "params:training"],
+                outputs=["vae_model", "training_history"],
+                name="train_vae_node",
+            ),
+        ],
+        tags=["training"],
+    )
