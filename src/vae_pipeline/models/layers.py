@@ -7,6 +7,8 @@ from typing import Any
 import keras
 from keras import ops
 
+_SEED_STATE = "seed_generator_state"
+
 
 @keras.saving.register_keras_serializable(package="vae_pipeline")
 class Sampling(keras.layers.Layer):
@@ -28,6 +30,15 @@ class Sampling(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape: tuple[Any, Any]) -> Any:
         return input_shape[0]
+
+    # Keras does not save a SeedGenerator's state with the layer's variables; the
+    # layer has no variables of its own, so its store holds just that state.
+    def save_own_variables(self, store: Any) -> None:
+        store[_SEED_STATE] = ops.convert_to_numpy(self.seed_generator.state.value)
+
+    def load_own_variables(self, store: Any) -> None:
+        if _SEED_STATE in store.keys():  # noqa: SIM118 (an H5 store, not a dict)
+            self.seed_generator.state.assign(store[_SEED_STATE])
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "seed": self.seed}

@@ -65,6 +65,27 @@ def distribution_strategy(name: str) -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
+def even_first_batch(batch_size: int, num_examples: int, replicas: int) -> int:
+    """A batch size whose first batch splits evenly over the replicas.
+
+    Keras builds a distributed model by averaging the first batch across replicas,
+    which fails when a split smaller than the batch size divides unevenly (90
+    images over 2 replicas of 64 become 64 + 26). Such splits get a batch size of
+    the largest multiple of ``replicas`` that they fill.
+
+    Args:
+        batch_size: The configured global batch size.
+        num_examples: Examples in the split.
+        replicas: Replicas in sync.
+
+    Returns:
+        ``batch_size``, or less for small splits.
+    """
+    if num_examples >= batch_size or replicas == 1:
+        return batch_size
+    return max(replicas, num_examples - num_examples % replicas)
+
+
 def run_fingerprint(
     params: TrainingParams, train_split: ShardedArrays, validation_split: ShardedArrays
 ) -> str:
@@ -127,9 +148,10 @@ def train_vae(
         logger.info("Resuming training from the checkpoint in %s", run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     cache_limit = params.cache_in_memory_mb * 2**20
+    replicas = strategy.num_replicas_in_sync
     train_data = training_dataset(
         shard_files(train_split),
-        batch_size=params.batch_size,
+        batch_size=even_first_batch(params.batch_size, len(train_split), replicas),
         seed=params.seed,
         shuffle_buffer=params.shuffle_buffer,
         cache_limit_bytes=cache_limit,
@@ -137,7 +159,7 @@ def train_vae(
     )
     validation_data = evaluation_dataset(
         shard_files(validation_split),
-        batch_size=params.batch_size,
+        batch_size=even_first_batch(params.batch_size, len(validation_split), replicas),
         cache_limit_bytes=cache_limit,
         binarize_seed=params.seed if params.dynamic_binarization else None,
     )

@@ -1,0 +1,206 @@
+"""The training pipeline: saved model, determinism, NaN, resume, mirrored."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import kedro_cli, written_files
+from vae_pipeline.errors import TrainingError
+from vae_pipeline.pipelines import data_ingestion, training
+from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
+from vae_pipeline.pipelines.training.params import TrainingParams
+
+
+@pytest.fixture
+def train(make_catalog, run_pipeline, data_root):
+    def _train(**params):
+        params.setdefault("epochs", 3)
+        params.setdefault(
+            "checkpoint_dir", str(data_root / "data/06_models/checkpoints")
+        )
+        catalog = make_catalog()
+        run_pipeline(
+            data_ingestion.create_pipeline() + training.create_pipeline(),
+            catalog,
+            {
+                "data_ingestion": IngestionParams(),
+                "training": TrainingParams.model_validate(params),
+            },
+        )
+        return catalog
+
+    return _train
+
+
+def test_trains_and_saves_a_versioned_keras_model(train, data_root):
+    catalog = train(model={"latent_dim": 2, "hidden_units": [64]})
+    model = catalog.load("vae_model")
+    history = catalog.load("training_history")
+    assert model.latent_dim == 2 and model.image_shape == (8, 8, 1)
+    assert history["epoch"] == [1, 2, 3]
+    for name in (
+        "loss",
+        "reconstruction",
+        "kl",
+        "val_loss",
+        "val_reconstruction",
+        "val_kl",
+    ):
+        assert len(history[name]) == 3 and all(np.isfinite(history[name]))
+    assert history["loss"][-1] < history["loss"][0]
+    saved = list((data_root / "data/06_models/vae.keras").glob("*/vae.keras"))
+    assert len(saved) == 1
+    assert not (data_root / "data/06_models/checkpoints").exists() or not any(
+        (data_root / "data/06_models/checkpoints").iterdir()
+    )
+
+
+def test_same_seed_same_weights(train):
+    options = {"model": {"latent_dim": 2, "hidden_units": [32]}, "seed": 11}
+    first = train(**options).load("vae_model")
+    second = train(**options).load("vae_model")
+    other = train(**{**options, "seed": 12}).load("vae_model")
+    for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not all(
+        np.array_equal(a, b)
+        for a, b in zip(first.get_weights(), other.get_weights(), strict=True)
+    )
+
+
+def test_nan_loss_fails_clearly_and_saves_no_model(train, data_root):
+    with pytest.raises(
+        TrainingError, match=r"training diverged: \w*loss became (nan|inf)"
+    ):
+        train(learning_rate=1e12, epochs=4)
+    assert written_files(data_root / "data" / "06_models") == []
+    assert written_files(data_root / "data" / "08_reporting") == []
+
+
+MIRRORED_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+    )
+    from vae_pipeline.datasets import ShardedArrayDataset
+    from vae_pipeline.pipelines.training.nodes import train_vae
+    from vae_pipeline.pipelines.training.params import TrainingParams
+
+    root = sys.argv[1]
+    rng = np.random.default_rng(0)
+    for name, count in (("train", 300), ("validation", 90)):
+        ShardedArrayDataset(filepath=f"{root}/{name}").save(
+            rng.random((count, 8, 8, 1)).astype("float32")
+        )
+    model, history = train_vae(
+        ShardedArrayDataset(filepath=f"{root}/train").load(),
+        ShardedArrayDataset(filepath=f"{root}/validation").load(),
+        TrainingParams(epochs=2, strategy="mirrored", checkpoint_dir=f"{root}/ckpt"),
+    )
+    print(json.dumps({
+        "replicas": model.distribute_strategy.num_replicas_in_sync,
+        "loss": history["loss"],
+        "reconstruction": history["reconstruction"],
+        "kl": history["kl"],
+    }))
+    """
+)
+
+
+def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED_SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2
+    for loss, reconstruction, kl in zip(
+        report["loss"], report["reconstruction"], report["kl"], strict=True
+    ):
+        assert loss == pytest.approx(reconstruction + kl, rel=1e-3)
+
+
+def _epochs_logged(output: str) -> list[int]:
+    return [int(n) for n in re.findall(r"epoch (\d+)/\d+ loss=", output)]
+
+
+def test_killed_run_resumes_from_its_last_epoch(project_copy):
+    assert (
+        kedro_cli(project_copy, "run", "--pipelines", "data_ingestion").returncode == 0
+    )
+    params = (
+        "training.epochs=8,training.batch_size=4,training.early_stopping_patience=8"
+    )
+    command = [
+        str(Path(sys.executable).with_name("kedro")),
+        "run",
+        "--pipelines",
+        "training",
+        "--params",
+        params,
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=project_copy,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**__import__("os").environ, "COLUMNS": "200"},
+    )
+    seen = ""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        seen += line
+        if re.search(r"epoch 3/8 loss=", line) or not line:
+            break
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert _epochs_logged(seen)[-1] == 3, seen[-2000:]
+    checkpoints = project_copy / "data/06_models/checkpoints"
+    assert any(checkpoints.rglob("latest.weights.h5"))
+
+    # Another configuration does not pick up that checkpoint ...
+    other = kedro_cli(
+        project_copy,
+        "run",
+        "--pipelines",
+        "training",
+        "--params",
+        "training.epochs=2,training.seed=5",
+    )
+    assert other.returncode == 0, other.stderr[-2000:]
+    assert "Resuming" not in other.stdout + other.stderr
+    assert _epochs_logged(other.stdout + other.stderr) == [1, 2]
+
+    # ... while the same command resumes after the last completed epoch.
+    resumed = kedro_cli(
+        project_copy, "run", "--pipelines", "training", "--params", params
+    )
+    output = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, output[-2000:]
+    assert "Resuming training from the checkpoint" in output
+    assert _epochs_logged(output)[0] in (3, 4)  # 4 unless killed mid-checkpoint
+    assert _epochs_logged(output)[-1] == 8
+    histories = sorted(
+        (project_copy / "data/08_reporting/training_history.json").glob("*/*")
+    )
+    assert json.loads(histories[-1].read_text())["epoch"] == list(range(1, 9))
+    assert not any(checkpoints.iterdir())
