@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -42,10 +43,8 @@ def relocate_catalog_entry(config: dict[str, Any], root: Path) -> dict[str, Any]
     return relocated
 
 
-@pytest.fixture
-def data_root(tmp_path: Path) -> Path:
-    """A fresh copy of the project's data-layer skeleton."""
-    root = tmp_path / "project"
+def copy_data_skeleton(root: Path) -> Path:
+    """Recreate the project's data layers (their ``.gitkeep`` files) under ``root``."""
     for gitkeep in (PROJECT_ROOT / "data").rglob(".gitkeep"):
         target = root / gitkeep.relative_to(PROJECT_ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -53,33 +52,41 @@ def data_root(tmp_path: Path) -> Path:
     return root
 
 
+def build_catalog(data_root: Path, **overrides: dict[str, Any]) -> DataCatalog:
+    """The project catalog with data paths under ``data_root``, entries overridden."""
+    config = {
+        name: relocate_catalog_entry(entry, data_root)
+        for name, entry in project_config("catalog").items()
+    }
+    config.update(overrides)
+    return DataCatalog.from_config(config)
+
+
+def run_in_memory(
+    pipeline: Pipeline, catalog: DataCatalog, params: dict[str, Any]
+) -> dict[str, Any]:
+    """Run a pipeline with SequentialRunner; parameters given as model objects."""
+    for name, value in params.items():
+        catalog[f"params:{name}"] = value
+    return SequentialRunner().run(pipeline, catalog)
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    """A fresh copy of the project's data-layer skeleton."""
+    return copy_data_skeleton(tmp_path / "project")
+
+
 @pytest.fixture
 def make_catalog(data_root: Path) -> Callable[..., DataCatalog]:
     """Build the project catalog under ``data_root``, with entries overridden."""
-
-    def _make(**overrides: dict[str, Any]) -> DataCatalog:
-        config = {
-            name: relocate_catalog_entry(entry, data_root)
-            for name, entry in project_config("catalog").items()
-        }
-        config.update(overrides)
-        return DataCatalog.from_config(config)
-
-    return _make
+    return functools.partial(build_catalog, data_root)
 
 
 @pytest.fixture
 def run_pipeline() -> Callable[..., dict[str, Any]]:
     """Run a pipeline in memory with parameters given as model objects."""
-
-    def _run(
-        pipeline: Pipeline, catalog: DataCatalog, params: dict[str, Any]
-    ) -> dict[str, Any]:
-        for name, value in params.items():
-            catalog[f"params:{name}"] = value
-        return SequentialRunner().run(pipeline, catalog)
-
-    return _run
+    return run_in_memory
 
 
 def written_files(directory: Path) -> list[Path]:
@@ -100,11 +107,7 @@ def project_copy(tmp_path: Path) -> Path:
     for name in ("pyproject.toml", ".telemetry"):
         shutil.copy(PROJECT_ROOT / name, root / name)
     (root / "src").mkdir()  # Kedro requires it; the package itself is installed
-    for gitkeep in (PROJECT_ROOT / "data").rglob(".gitkeep"):
-        target = root / gitkeep.relative_to(PROJECT_ROOT)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.touch()
-    return root
+    return copy_data_skeleton(root)
 
 
 def kedro_cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:

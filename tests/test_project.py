@@ -38,15 +38,23 @@ def test_telemetry_consent_is_false_for_every_user():
     assert ".telemetry" not in ignored
 
 
-def test_every_pipeline_is_registered_and_in_the_default():
+def test_default_pipeline_chains_ingestion_training_evaluation_generation():
     from vae_pipeline.pipeline_registry import register_pipelines
 
     bootstrap_project(PROJECT_ROOT)
     pipelines = register_pipelines()
     assert set(find_pipelines()) <= set(pipelines)
+    chain = ("data_ingestion", "training", "evaluation", "generation")
     default_nodes = {node.name for node in pipelines["__default__"].nodes}
-    for name, pipeline in pipelines.items():
-        assert {node.name for node in pipeline.nodes} <= default_nodes, name
+    assert default_nodes == {
+        node.name for name in chain for node in pipelines[name].nodes
+    }
+    order = [node.name for node in pipelines["__default__"].nodes]
+    assert order.index("build_model_input_node") < order.index("train_vae_node")
+    assert order.index("train_vae_node") < order.index(
+        "compute_evaluation_metrics_node"
+    )
+    assert "latent_comparison" in pipelines
 
 
 def test_code_passes_ruff():

@@ -167,7 +167,10 @@ def train_vae(
         model = build_vae(
             train_split.image_shape, seed=params.seed, **params.model.model_dump()
         )
-        model.compile(optimizer=keras.optimizers.Adam(params.learning_rate))
+        model.compile(
+            optimizer=keras.optimizers.Adam(params.learning_rate),
+            jit_compile=params.jit_compile,
+        )
     callbacks = [
         KLWarmup(params.kl_warmup_epochs),
         keras.callbacks.TerminateOnNaN(),
@@ -176,6 +179,15 @@ def train_vae(
             patience=params.early_stopping_patience,
             restore_best_weights=True,
             start_from_epoch=params.kl_warmup_epochs,
+        ),
+        *(
+            [
+                keras.callbacks.ReduceLROnPlateau(
+                    monitor="val_loss", factor=0.5, patience=params.reduce_lr_patience
+                )
+            ]
+            if params.reduce_lr_patience
+            else []
         ),
         keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=True),
         EpochLogger(params.epochs),

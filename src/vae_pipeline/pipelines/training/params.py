@@ -43,14 +43,16 @@ class TrainingParams(_StrictModel):
 
     model: ModelParams = ModelParams()
     epochs: PositiveInt = 100
-    batch_size: PositiveInt = 128
-    learning_rate: PositiveFloat = 1e-3
+    batch_size: PositiveInt = 256
+    learning_rate: PositiveFloat = 3e-3
     kl_warmup_epochs: NonNegativeInt = 0
-    early_stopping_patience: PositiveInt = 10
+    early_stopping_patience: PositiveInt = 3
+    reduce_lr_patience: NonNegativeInt = 0
     shuffle_buffer: PositiveInt = 10_000
     dynamic_binarization: bool = False
     seed: int = 42
     deterministic: bool = True
+    jit_compile: bool = True
     strategy: Literal["default", "mirrored", "multi_worker_mirrored"] = "default"
     checkpoint_dir: str = "data/06_models/checkpoints"
     cache_in_memory_mb: NonNegativeInt = 1024

@@ -1,0 +1,133 @@
+"""Evaluation benchmark: pipeline time on the default data, IWAE throughput on MNIST.
+
+1. The evaluation and generation pipelines on the embedded default (digits), with
+   the project's parameters, after ingestion and training (not timed).
+2. The importance-weighted log-likelihood on the 2,000 held-out MNIST images
+   (../shared/data/mnist, last 2,000) for K = 1, 100 and 1000 samples, with the
+   default model trained on the first 8,000: decoder evaluations per second.
+
+    python benchmarks/evaluation_benchmark.py
+
+Target (issue 4): evaluation and generation on the embedded default in under 15 s
+on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT))
+sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+
+SECONDS_TARGET = 15.0
+
+
+def time_default_evaluation(workdir: Path) -> float:
+    from tests.conftest import (
+        build_catalog,
+        copy_data_skeleton,
+        project_config,
+        run_in_memory,
+    )
+
+    from vae_pipeline.pipelines import data_ingestion, evaluation, generation, training
+    from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
+    from vae_pipeline.pipelines.evaluation.params import EvaluationParams
+    from vae_pipeline.pipelines.generation.params import GenerationParams
+    from vae_pipeline.pipelines.training.params import TrainingParams
+
+    params = project_config("parameters")
+    root = copy_data_skeleton(workdir / "default")
+    catalog = build_catalog(root)
+    run_in_memory(
+        data_ingestion.create_pipeline() + training.create_pipeline(),
+        catalog,
+        {
+            "data_ingestion": IngestionParams.model_validate(params["data_ingestion"]),
+            "training": TrainingParams.model_validate(
+                {**params["training"], "checkpoint_dir": str(root / "checkpoints")}
+            ),
+        },
+    )
+    catalog = build_catalog(root)  # a fresh catalog loads what training saved
+    start = time.perf_counter()
+    run_in_memory(
+        evaluation.create_pipeline() + generation.create_pipeline(),
+        catalog,
+        {
+            "evaluation": EvaluationParams.model_validate(params["evaluation"]),
+            "generation": GenerationParams.model_validate(params["generation"]),
+        },
+    )
+    return time.perf_counter() - start
+
+
+def iwae_throughput(workdir: Path) -> list[tuple[int, float, float]]:
+    import training_benchmark
+    from vae_pipeline.datasets import ShardedArrayDataset
+    from vae_pipeline.models.evaluation import (
+        importance_weighted_log_likelihood,
+        vae_encoder,
+        vae_log_likelihood,
+    )
+    from vae_pipeline.pipelines.training.nodes import train_vae
+    from vae_pipeline.pipelines.training.params import TrainingParams
+
+    train, held_out = training_benchmark.load_mnist()
+    splits = []
+    for name, images in (("train", train[:-800]), ("validation", train[-800:])):
+        dataset = ShardedArrayDataset(filepath=str(workdir / name))
+        dataset.save(images)
+        splits.append(dataset.load())
+    model, _ = train_vae(
+        *splits, TrainingParams(checkpoint_dir=str(workdir / "checkpoints"))
+    )
+    rows = []
+    for k in (1, 100, 1000):
+        start = time.perf_counter()
+        estimate = importance_weighted_log_likelihood(
+            held_out,
+            encode=vae_encoder(model),
+            log_likelihood=vae_log_likelihood(model),
+            num_samples=k,
+            batch_size=100,
+            sample_chunk=100,
+        )
+        seconds = time.perf_counter() - start
+        rows.append((k, len(held_out) * k / seconds, float(-estimate.mean())))
+    return rows
+
+
+def main() -> int:
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    with tempfile.TemporaryDirectory() as tmp:
+        seconds = time_default_evaluation(Path(tmp))
+        print(
+            f"evaluation + generation on the embedded default: {seconds:.1f} s "
+            f"(target < {SECONDS_TARGET:.0f} s)",
+            flush=True,
+        )
+        if not mnist_available():
+            print("IWAE throughput: skipped, ../shared/data/mnist is absent")
+            return 0
+        print("IWAE on 2,000 held-out MNIST images, default model (latent 8):")
+        print(f"{'K':>6} {'decoder evals/s':>16} {'-log p(x) (nats)':>17}")
+        for k, speed, nll in iwae_throughput(Path(tmp)):
+            print(f"{k:>6} {speed:>16.0f} {nll:>17.2f}")
+    return 0
+
+
+def mnist_available() -> bool:
+    import training_benchmark
+
+    return (training_benchmark.MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""Training benchmark on real MNIST: the project's default against the Keras example.
+
+Data: ../shared/data/mnist (the MNIST test set); the first 8,000 images train, the
+last 2,000 are held out; grayscale targets with binary cross-entropy; latent
+dimension 2. For each of 3 seeds it trains:
+
+- ``project default``: conf/base/parameters_training.yml as is (latent_dim set to 2),
+  through the project's training node (tf.data from shards, callbacks, checkpoints),
+  early-stopping on the last 800 of the 8,000 training images;
+- ``keras example``: the public Keras VAE example, written out here: Conv2D 32 and
+  64 (3x3, stride 2, ReLU), Dense 16, mirrored Dense 7*7*64 and Conv2DTranspose 64,
+  32, then 1 with sigmoid; Adam 1e-3, batch 128, 30 epochs, fit on NumPy arrays;
+- ``keras example arch, project node``: the same architecture and recipe through the
+  project's training node, to measure what the pipeline costs in throughput.
+
+It prints the medians of training wall seconds, training images/s and the held-out
+negative ELBO (nats per image, summed over pixels; 10 samples of z per image).
+
+    python benchmarks/training_benchmark.py [--seeds 3]
+
+Targets (issue 3): the project default at least 8 nats better than the Keras
+example, in at most a fifth of its training time; the node at least 0.95x the
+Keras example's images/s on the same architecture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT))
+
+MNIST_DIR = PROJECT_ROOT.parent / "shared" / "data" / "mnist"
+TRAIN_IMAGES = 8_000
+# The project's node early-stops on a validation split carved from the training
+# images, so the held-out images are never seen before they are scored.
+VALIDATION_IMAGES = 800
+ELBO_SAMPLES = 10
+REFERENCE_EPOCHS = 30
+REFERENCE_BATCH = 128
+
+
+def load_mnist() -> tuple[np.ndarray, np.ndarray]:
+    with gzip.open(MNIST_DIR / "t10k-images-idx3-ubyte.gz", "rb") as stream:
+        pixels = np.frombuffer(stream.read()[16:], dtype=np.uint8)
+    images = (pixels.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
+    return images[:TRAIN_IMAGES], images[TRAIN_IMAGES:]
+
+
+def held_out_negative_elbo(
+    encode, decode_logits, images: np.ndarray, seed: int
+) -> float:
+    """Mean over images of E_q[-log p(x|z)] + KL(q || p), nats, 10 samples of z."""
+    from vae_pipeline.models import bernoulli_nll, kl_per_dimension
+
+    rng = np.random.default_rng(seed)
+    totals = []
+    for start in range(0, len(images), 500):
+        x = images[start : start + 500]
+        mean, log_var = (np.asarray(a) for a in encode(x))
+        kl = np.asarray(kl_per_dimension(mean, log_var)).sum(axis=1)
+        nll = np.zeros(len(x))
+        for _ in range(ELBO_SAMPLES):
+            z = mean + np.exp(log_var / 2) * rng.standard_normal(mean.shape)
+            nll += np.asarray(bernoulli_nll(x, decode_logits(z.astype(np.float32))))
+        totals.append(nll / ELBO_SAMPLES + kl)
+    return float(np.concatenate(totals).mean())
+
+
+def keras_example_vae(seed: int):
+    """The Keras VAE example (keras.io/examples/generative/vae), latent_dim 2."""
+    import keras
+    import tensorflow as tf
+    from keras import layers, ops
+
+    from vae_pipeline.models import Sampling
+
+    keras.utils.set_random_seed(seed)
+    latent_dim = 2
+    encoder_inputs = keras.Input(shape=(28, 28, 1))
+    x = layers.Conv2D(32, 3, activation="relu", strides=2, padding="same")(
+        encoder_inputs
+    )
+    x = layers.Conv2D(64, 3, activation="relu", strides=2, padding="same")(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(16, activation="relu")(x)
+    z_mean = layers.Dense(latent_dim, name="z_mean")(x)
+    z_log_var = layers.Dense(latent_dim, name="z_log_var")(x)
+    z = Sampling(seed=seed)([z_mean, z_log_var])
+    encoder = keras.Model(encoder_inputs, [z_mean, z_log_var, z], name="encoder")
+    latent_inputs = keras.Input(shape=(latent_dim,))
+    x = layers.Dense(7 * 7 * 64, activation="relu")(latent_inputs)
+    x = layers.Reshape((7, 7, 64))(x)
+    x = layers.Conv2DTranspose(64, 3, activation="relu", strides=2, padding="same")(x)
+    x = layers.Conv2DTranspose(32, 3, activation="relu", strides=2, padding="same")(x)
+    outputs = layers.Conv2DTranspose(1, 3, activation="sigmoid", padding="same")(x)
+    decoder = keras.Model(latent_inputs, outputs, name="decoder")
+
+    class ExampleVAE(keras.Model):
+        def __init__(self, encoder, decoder, **kwargs):
+            super().__init__(**kwargs)
+            self.encoder, self.decoder = encoder, decoder
+            self.total_loss_tracker = keras.metrics.Mean(name="total_loss")
+
+        @property
+        def metrics(self):
+            return [self.total_loss_tracker]
+
+        def train_step(self, data):
+            with tf.GradientTape() as tape:
+                z_mean, z_log_var, z = self.encoder(data)
+                reconstruction = self.decoder(z)
+                reconstruction_loss = ops.mean(
+                    ops.sum(
+                        keras.losses.binary_crossentropy(data, reconstruction),
+                        axis=(1, 2),
+                    )
+                )
+                kl_loss = -0.5 * (
+                    1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var)
+                )
+                total_loss = reconstruction_loss + ops.mean(ops.sum(kl_loss, axis=1))
+            grads = tape.gradient(total_loss, self.trainable_weights)
+            self.optimizer.apply_gradients(
+                zip(grads, self.trainable_weights, strict=True)
+            )
+            self.total_loss_tracker.update_state(total_loss)
+            return {"loss": self.total_loss_tracker.result()}
+
+    model = ExampleVAE(encoder, decoder)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    return model
+
+
+def run_keras_example(train, held_out, seed):
+    model = keras_example_vae(seed)
+    start = time.perf_counter()
+    model.fit(train, epochs=REFERENCE_EPOCHS, batch_size=REFERENCE_BATCH, verbose=0)
+    seconds = time.perf_counter() - start
+    eps = 1e-7
+
+    def decode_logits(z):
+        p = np.clip(model.decoder.predict(z, verbose=0, batch_size=500), eps, 1 - eps)
+        return np.log(p) - np.log1p(-p)
+
+    def encode(x):
+        return model.encoder.predict(x, verbose=0, batch_size=500)[:2]
+
+    elbo = held_out_negative_elbo(encode, decode_logits, held_out, seed)
+    return seconds, REFERENCE_EPOCHS * len(train) / seconds, elbo
+
+
+def run_project_node(train, held_out, seed, overrides, workdir: Path):
+    from tests.conftest import project_config
+
+    from vae_pipeline.datasets import ShardedArrayDataset
+    from vae_pipeline.pipelines.training.nodes import train_vae
+    from vae_pipeline.pipelines.training.params import TrainingParams
+
+    splits = {}
+    fit_images, validation_images = (
+        train[:-VALIDATION_IMAGES],
+        train[-VALIDATION_IMAGES:],
+    )
+    for name, images in (("train", fit_images), ("validation", validation_images)):
+        dataset = ShardedArrayDataset(filepath=str(workdir / f"{name}-{seed}"))
+        dataset.save(images)
+        splits[name] = dataset.load()
+    config = project_config("parameters")["training"]
+    config = {
+        **config,
+        **overrides,
+        "model": {**config["model"], **overrides.get("model", {})},
+        "seed": seed,
+        "checkpoint_dir": str(workdir / "checkpoints"),
+    }
+    params = TrainingParams.model_validate(config)
+    start = time.perf_counter()
+    model, history = train_vae(splits["train"], splits["validation"], params)
+    seconds = time.perf_counter() - start
+    elbo = held_out_negative_elbo(
+        lambda x: model.encoder.predict(x, verbose=0, batch_size=500),
+        lambda z: model.decoder.predict(z, verbose=0, batch_size=500),
+        held_out,
+        seed,
+    )
+    return seconds, len(history["epoch"]) * len(fit_images) / seconds, elbo
+
+
+KERAS_EXAMPLE_IN_NODE = {
+    "model": {
+        "architecture": "conv",
+        "conv_filters": [32, 64],
+        "hidden_units": [16],
+        "latent_dim": 2,
+    },
+    "epochs": REFERENCE_EPOCHS,
+    "batch_size": REFERENCE_BATCH,
+    "learning_rate": 1e-3,
+    "early_stopping_patience": REFERENCE_EPOCHS,
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    args = parser.parse_args()
+    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+        print(f"skipped: {MNIST_DIR} is absent")
+        return 0
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    train, held_out = load_mnist()
+    rows: dict[str, list[tuple[float, float, float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(args.seeds):
+            runs = {
+                "project default": lambda s=seed: run_project_node(
+                    train, held_out, s, {"model": {"latent_dim": 2}}, Path(tmp)
+                ),
+                "keras example": lambda s=seed: run_keras_example(train, held_out, s),
+                "keras example arch, project node": lambda s=seed: run_project_node(
+                    train, held_out, s, KERAS_EXAMPLE_IN_NODE, Path(tmp)
+                ),
+            }
+            for name, run in runs.items():
+                result = run()
+                rows.setdefault(name, []).append(result)
+                print(
+                    f"seed {seed} {name}: {result[0]:.1f} s, {result[1]:.0f} images/s, "
+                    f"held-out -ELBO {result[2]:.2f}",
+                    flush=True,
+                )
+    medians = {
+        name: tuple(statistics.median(r[i] for r in results) for i in range(3))
+        for name, results in rows.items()
+    }
+    print(
+        f"\nMNIST 8,000 train / 2,000 held out, latent 2, median of {args.seeds} seeds:"
+    )
+    print(f"{'model':<34} {'train s':>8} {'images/s':>9} {'held-out -ELBO':>15}")
+    for name, (seconds, speed, elbo) in medians.items():
+        print(f"{name:<34} {seconds:>8.1f} {speed:>9.0f} {elbo:>15.2f}")
+    ours, reference = medians["project default"], medians["keras example"]
+    node = medians["keras example arch, project node"]
+    print(f"ELBO gain: {reference[2] - ours[2]:.2f} nats (target >= 8)")
+    print(f"time ratio: {ours[0] / reference[0]:.3f} (target <= 0.2)")
+    print(f"node throughput ratio: {node[1] / reference[1]:.3f} (target >= 0.95)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

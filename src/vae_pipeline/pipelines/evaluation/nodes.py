@@ -1,0 +1,225 @@
+"""Nodes of the evaluation pipeline: latent metrics and figures on the test split."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn.decomposition import PCA
+from sklearn.neighbors import KNeighborsClassifier
+
+from vae_pipeline import plotting
+from vae_pipeline.datasets import ShardedArrays
+from vae_pipeline.models import VAE
+from vae_pipeline.models.evaluation import (
+    LatentSummary,
+    active_units,
+    decode_means,
+    importance_weighted_log_likelihood,
+    summarize_latents,
+    top_kl_dimensions,
+    vae_encoder,
+    vae_log_likelihood,
+)
+from vae_pipeline.pipelines.evaluation.params import EvaluationParams
+
+
+def summarize_test_latents(
+    vae_model: VAE, test_split: ShardedArrays, params: EvaluationParams
+) -> LatentSummary:
+    """Posterior parameters and per-image ELBO terms on the test split.
+
+    Args:
+        vae_model: Trained VAE.
+        test_split: Held-out test images.
+        params: Evaluation parameters (``elbo_samples``, ``seed``).
+
+    Returns:
+        The test set's latent summary.
+    """
+    return summarize_latents(
+        vae_model,
+        test_split.images(),
+        num_samples=params.elbo_samples,
+        seed=params.seed,
+    )
+
+
+def _knn_accuracies(
+    vae_model: VAE,
+    train_split: ShardedArrays,
+    test_split: ShardedArrays,
+    test_means: np.ndarray,
+    params: EvaluationParams,
+) -> dict[str, Any] | None:
+    if not (train_split.has_labels and test_split.has_labels):
+        return None
+    rng = np.random.default_rng(params.seed)
+    train_images = train_split.images()
+    keep = np.sort(rng.permutation(len(train_images))[: params.knn_max_train_images])
+    train_images, train_labels = train_images[keep], train_split.labels()[keep]
+    test_images, test_labels = test_split.images(), test_split.labels()
+    train_means = vae_encoder(vae_model)(train_images)[0]
+    train_pixels = train_images.reshape(len(train_images), -1)
+    test_pixels = test_images.reshape(len(test_images), -1)
+    latent_dim = test_means.shape[1]
+    pca = PCA(
+        n_components=min(latent_dim, *train_pixels.shape), random_state=params.seed
+    )
+    features = {
+        "latent_means": (train_means, test_means),
+        "pixels": (train_pixels, test_pixels),
+        "pca": (pca.fit_transform(train_pixels), pca.transform(test_pixels)),
+    }
+    neighbours = min(params.knn_neighbors, len(train_images))
+    accuracies = {
+        name: float(
+            KNeighborsClassifier(n_neighbors=neighbours)
+            .fit(train, train_labels)
+            .score(test, test_labels)
+        )
+        for name, (train, test) in features.items()
+    }
+    return {
+        **accuracies,
+        "k": neighbours,
+        "train_images": len(train_images),
+        "pca_components": int(pca.n_components_),
+    }
+
+
+def compute_evaluation_metrics(
+    vae_model: VAE,
+    test_latents: LatentSummary,
+    train_split: ShardedArrays,
+    test_split: ShardedArrays,
+    params: EvaluationParams,
+) -> dict[str, Any]:
+    """Negative ELBO, IWAE negative log-likelihood, KL, active units, MSE, kNN.
+
+    Args:
+        vae_model: Trained VAE.
+        test_latents: Latent summary of the test split.
+        train_split: Training images (kNN classifiers are fitted on them).
+        test_split: Held-out test images.
+        params: Evaluation parameters.
+
+    Returns:
+        JSON-serialisable metrics, all in nats per image where a likelihood.
+    """
+    images = test_split.images()
+    iwae = importance_weighted_log_likelihood(
+        images,
+        encode=vae_encoder(vae_model),
+        log_likelihood=vae_log_likelihood(vae_model),
+        num_samples=params.iwae_samples,
+        batch_size=params.iwae_batch_size,
+        sample_chunk=params.iwae_sample_chunk,
+        seed=params.seed,
+    )
+    count, variances = active_units(
+        test_latents.z_mean, threshold=params.active_unit_threshold
+    )
+    reconstructed = decode_means(vae_model, test_latents.z_mean)
+    kl_per_dimension = test_latents.kl.mean(axis=0)
+    return {
+        "test_images": len(images),
+        "negative_elbo": float(test_latents.negative_elbo.mean()),
+        "reconstruction": float(test_latents.reconstruction_nll.mean()),
+        "kl": float(kl_per_dimension.sum()),
+        "kl_per_dimension": kl_per_dimension.tolist(),
+        "iwae_negative_log_likelihood": float(-iwae.mean()),
+        "iwae_samples": params.iwae_samples,
+        "active_units": count,
+        "latent_dim": int(test_latents.z_mean.shape[1]),
+        "posterior_mean_variance": variances.tolist(),
+        "reconstruction_mse": float(np.mean(np.square(reconstructed - images))),
+        "knn_accuracy": _knn_accuracies(
+            vae_model, train_split, test_split, test_latents.z_mean, params
+        ),
+    }
+
+
+def plot_latent_scatter(
+    test_latents: LatentSummary, test_split: ShardedArrays
+) -> Figure:
+    """Test posterior means coloured by label, in the two highest-KL dimensions.
+
+    Args:
+        test_latents: Latent summary of the test split.
+        test_split: Test images (for their labels).
+
+    Returns:
+        The scatter figure.
+    """
+    if test_latents.z_mean.shape[1] == 1:
+        z = np.concatenate([test_latents.z_mean, np.zeros_like(test_latents.z_mean)], 1)
+        dims = (0, 1)
+    else:
+        z, dims = test_latents.z_mean, top_kl_dimensions(test_latents.kl, 2)
+    return plotting.latent_scatter(
+        z,
+        test_split.labels(),
+        dims=dims,
+        title=f"Test set in latent space ({len(z)} images, highest-KL dimensions)",
+    )
+
+
+def plot_latent_distributions(
+    test_latents: LatentSummary, test_split: ShardedArrays, params: EvaluationParams
+) -> Figure:
+    """q(z|x) of a few test images beside the images, against the N(0, 1) prior.
+
+    Args:
+        test_latents: Latent summary of the test split.
+        test_split: Test images.
+        params: Evaluation parameters (``distribution_examples``).
+
+    Returns:
+        The figure.
+    """
+    count = min(params.distribution_examples, test_split.num_examples)
+    return plotting.latent_distributions(
+        test_split.images()[:count],
+        test_latents.z_mean[:count],
+        test_latents.z_log_var[:count],
+        title="Posterior q(z|x) per latent dimension for test images",
+    )
+
+
+def plot_reconstructions(
+    vae_model: VAE,
+    test_latents: LatentSummary,
+    test_split: ShardedArrays,
+    params: EvaluationParams,
+) -> Figure:
+    """Test images above their reconstructions (decoded posterior means).
+
+    Args:
+        vae_model: Trained VAE.
+        test_latents: Latent summary of the test split.
+        test_split: Test images.
+        params: Evaluation parameters (``reconstruction_examples``).
+
+    Returns:
+        The figure.
+    """
+    count = min(params.reconstruction_examples, test_split.num_examples)
+    originals = test_split.images()[:count]
+    reconstructed = decode_means(vae_model, test_latents.z_mean[:count])
+    return plotting.reconstructions(
+        originals, reconstructed, title="Test images and their reconstructions"
+    )
+
+
+def plot_training_curves(training_history: dict[str, list[float]]) -> Figure:
+    """Training and validation loss, reconstruction and KL per epoch.
+
+    Args:
+        training_history: Per-epoch history from the training pipeline.
+
+    Returns:
+        The figure.
+    """
+    return plotting.training_curves(training_history, title="VAE training curves")

@@ -1,0 +1,38 @@
+"""Typed parameters of the generation pipeline."""
+
+from __future__ import annotations
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    model_validator,
+)
+
+
+class GenerationParams(BaseModel):
+    """Parameters under ``generation`` in ``parameters_generation.yml``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    prior_grid: PositiveInt = 10
+    manifold_size: PositiveInt = 15
+    manifold_quantiles: list[float] = Field(
+        default=[0.05, 0.95], min_length=2, max_length=2
+    )
+    interpolation_steps: int = Field(default=10, ge=2)
+    interpolation_pair: list[NonNegativeInt] = Field(
+        default=[0, 1], min_length=2, max_length=2
+    )
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _quantiles_inside_0_1(self) -> GenerationParams:
+        low, high = self.manifold_quantiles
+        if not 0 < low < high < 1:
+            raise ValueError(
+                f"manifold_quantiles must satisfy 0 < low < high < 1, got {low}, {high}"
+            )
+        return self

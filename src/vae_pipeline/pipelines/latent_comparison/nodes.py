@@ -1,0 +1,52 @@
+"""Nodes of the latent-space comparison of loss variants."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from vae_pipeline import plotting
+from vae_pipeline.datasets import ShardedArrays
+from vae_pipeline.models import VAE
+from vae_pipeline.models.evaluation import vae_encoder
+
+
+def encode_test_split(vae_model: VAE, test_split: ShardedArrays) -> np.ndarray:
+    """Posterior means of the test images.
+
+    Args:
+        vae_model: A trained VAE.
+        test_split: Held-out test images.
+
+    Returns:
+        Array (N, latent_dim).
+    """
+    return vae_encoder(vae_model)(test_split.images())[0]
+
+
+def compare_latent_spaces(
+    reconstruction_only: np.ndarray,
+    kl_only: np.ndarray,
+    full_vae: np.ndarray,
+    test_split: ShardedArrays,
+) -> Figure:
+    """The three variants' latent scatters side by side.
+
+    Args:
+        reconstruction_only: Test posterior means of the beta = 0 model.
+        kl_only: Test posterior means of the KL-only model.
+        full_vae: Test posterior means of the full VAE.
+        test_split: Test images (for their labels).
+
+    Returns:
+        One figure with three panels.
+    """
+    return plotting.latent_comparison(
+        [
+            ("reconstruction loss only (beta = 0)", reconstruction_only),
+            ("KL loss only", kl_only),
+            ("reconstruction + KL (VAE)", full_vae),
+        ],
+        test_split.labels(),
+        title="Test set in latent space by loss",
+    )

@@ -1,0 +1,116 @@
+"""Evaluation, generation and the latent comparison, run end to end in memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import build_catalog, copy_data_skeleton, run_in_memory
+from vae_pipeline.pipelines import (
+    data_ingestion,
+    evaluation,
+    generation,
+    latent_comparison,
+    training,
+)
+from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
+from vae_pipeline.pipelines.evaluation.params import EvaluationParams
+from vae_pipeline.pipelines.generation.params import GenerationParams
+from vae_pipeline.pipelines.training.params import TrainingParams
+
+FIGURES = (
+    "latent_scatter",
+    "latent_distributions",
+    "reconstructions",
+    "training_curves",
+    "prior_samples",
+    "latent_manifold",
+    "interpolation",
+)
+
+
+@pytest.fixture(scope="module")
+def module_data_root(tmp_path_factory):
+    return copy_data_skeleton(tmp_path_factory.mktemp("project"))
+
+
+@pytest.fixture(scope="module")
+def default_run(module_data_root):
+    """ingestion -> training -> evaluation -> generation on the digits, once."""
+    catalog = build_catalog(module_data_root)
+    run_in_memory(
+        data_ingestion.create_pipeline()
+        + training.create_pipeline()
+        + evaluation.create_pipeline()
+        + generation.create_pipeline(),
+        catalog,
+        {
+            "data_ingestion": IngestionParams(),
+            "training": TrainingParams(
+                epochs=20, checkpoint_dir=str(module_data_root / "checkpoints")
+            ),
+            "evaluation": EvaluationParams(iwae_samples=20),
+            "generation": GenerationParams(prior_grid=4, manifold_size=5),
+        },
+    )
+    return catalog, module_data_root
+
+
+def test_metrics_are_complete_and_consistent(default_run):
+    catalog, _ = default_run
+    metrics = catalog.load("evaluation_metrics")
+    latent_dim = metrics["latent_dim"]
+    assert metrics["test_images"] == catalog.load("test_split").num_examples
+    assert len(metrics["kl_per_dimension"]) == latent_dim
+    assert metrics["kl"] == pytest.approx(sum(metrics["kl_per_dimension"]))
+    assert 0 <= metrics["active_units"] <= latent_dim
+    # The importance-weighted bound is at least as tight as the ELBO.
+    assert metrics["iwae_negative_log_likelihood"] <= metrics["negative_elbo"] + 0.5
+    assert 0 < metrics["reconstruction_mse"] < 0.2
+    knn = metrics["knn_accuracy"]
+    assert set(knn) >= {"latent_means", "pixels", "pca", "k"}
+    assert knn["pixels"] > 0.9  # digits are easy in pixel space
+    assert knn["latent_means"] > 0.5
+
+
+def test_every_figure_is_a_png(default_run):
+    _, data_root = default_run
+    for name in FIGURES:
+        files = list((data_root / "data/08_reporting").glob(f"{name}.png/*/{name}.png"))
+        assert len(files) == 1, name
+        with Image.open(files[0]) as image:
+            assert image.format == "PNG" and min(image.size) > 150
+
+
+def test_generated_images_are_saved(default_run):
+    catalog, _ = default_run
+    generated = catalog.load("generated_images")
+    images = generated.images()
+    assert images.shape == (16, 8, 8, 1)
+    assert images.min() >= 0 and images.max() <= 1 and np.std(images) > 0
+
+
+def test_latent_comparison_draws_three_panels(make_catalog, run_pipeline, data_root):
+    catalog = make_catalog()
+    variant = {"epochs": 3, "checkpoint_dir": str(data_root / "checkpoints")}
+    run_pipeline(
+        data_ingestion.create_pipeline() + latent_comparison.create_pipeline(),
+        catalog,
+        {
+            "data_ingestion": IngestionParams(),
+            "latent_comparison.reconstruction_only": TrainingParams.model_validate(
+                {**variant, "model": {"latent_dim": 2, "beta": 0.0}}
+            ),
+            "latent_comparison.kl_only": TrainingParams.model_validate(
+                {**variant, "model": {"latent_dim": 2, "reconstruction_weight": 0.0}}
+            ),
+            "latent_comparison.full_vae": TrainingParams.model_validate(
+                {**variant, "model": {"latent_dim": 2}}
+            ),
+        },
+    )
+    figure = list((data_root / "data/08_reporting").glob("latent_comparison.png/*/*"))
+    assert len(figure) == 1
+    with Image.open(figure[0]) as image:
+        assert image.size[0] > 2 * image.size[1]  # three panels side by side
