@@ -200,6 +200,7 @@ KERAS_EXAMPLE_IN_NODE = {
         "architecture": "conv",
         "conv_filters": [32, 64],
         "hidden_units": [16],
+        "decoder_units": [16],
         "latent_dim": 2,
     },
     "epochs": REFERENCE_EPOCHS,

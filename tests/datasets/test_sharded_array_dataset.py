@@ -97,3 +97,13 @@ def test_rejects_remote_paths_and_bad_data(tmp_path):
         ShardedArrayDataset(filepath="s3://bucket/train")
     with pytest.raises(DatasetError, match="not list"):
         ShardedArrayDataset(filepath=str(tmp_path / "x")).save([1, 2, 3])
+
+
+def test_select_reads_chosen_rows_across_shards(tmp_path):
+    images = RNG.random((23, 2, 2, 1)).astype(np.float32)
+    labels = np.arange(23)
+    dataset = ShardedArrayDataset(filepath=str(tmp_path / "s"), shard_size=5)
+    dataset.save((images, labels))
+    chosen, chosen_labels = dataset.load().select(np.array([21, 3, 4, 10, 3]))
+    np.testing.assert_array_equal(chosen, images[[3, 4, 10, 21]])
+    np.testing.assert_array_equal(chosen_labels, [3, 4, 10, 21])

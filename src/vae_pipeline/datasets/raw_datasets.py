@@ -7,6 +7,7 @@ the source that the ingestion parameters select is ever read.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
@@ -29,7 +30,19 @@ class _ReadOnlyDataset(AbstractDataset[None, Any]):
         raise DatasetError(f"{type(self).__name__} is read-only")
 
 
-class IDXDataset(_ReadOnlyDataset):
+class _ReadOnlyFileDataset(_ReadOnlyDataset):
+    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None):
+        self._filepath = filepath
+        self.metadata = metadata
+
+    def _exists(self) -> bool:
+        return Path(self._filepath).is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": self._filepath}
+
+
+class IDXDataset(_ReadOnlyFileDataset):
     """One MNIST-format IDX file, raw or gzip-compressed.
 
     Example catalog entry::
@@ -39,35 +52,15 @@ class IDXDataset(_ReadOnlyDataset):
           filepath: data/01_raw/idx/train-images-idx3-ubyte.gz
     """
 
-    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None):
-        self._filepath = filepath
-        self.metadata = metadata
-
     def load(self) -> IDXFile:
         return IDXFile(self._filepath)
 
-    def _exists(self) -> bool:
-        return IDXFile(self._filepath).exists()
 
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": self._filepath}
-
-
-class NPZImagesDataset(_ReadOnlyDataset):
+class NPZImagesDataset(_ReadOnlyFileDataset):
     """A NumPy ``.npz`` archive holding images ``x`` and optional labels ``y``."""
-
-    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None):
-        self._filepath = filepath
-        self.metadata = metadata
 
     def load(self) -> NPZSource:
         return NPZSource(self._filepath)
-
-    def _exists(self) -> bool:
-        return NPZSource(self._filepath).path.is_file()
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": self._filepath}
 
 
 class KerasImagesDataset(_ReadOnlyDataset):

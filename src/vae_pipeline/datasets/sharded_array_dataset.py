@@ -125,6 +125,32 @@ class ShardedArrays:
                     None if labels is None else labels[start:stop],
                 )
 
+    def select(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Images and labels at the given positions, read through memory maps.
+
+        Args:
+            indices: Positions in saved order; returned in ascending order.
+
+        Returns:
+            ``(images, labels)``; labels are ``None`` when unlabelled.
+        """
+        indices = np.unique(np.asarray(indices, dtype=np.int64))
+        images, labels = [], []
+        offset = 0
+        for shard in self.shards:
+            lo, hi = np.searchsorted(indices, [offset, offset + shard.count])
+            local = indices[lo:hi] - offset
+            if len(local):
+                images.append(np.load(shard.images, mmap_mode="r")[local])
+                if shard.labels is not None:
+                    labels.append(np.load(shard.labels, mmap_mode="r")[local])
+            offset += shard.count
+        empty = np.empty((0, *self.image_shape), np.float32)
+        return (
+            np.concatenate(images) if images else empty,
+            np.concatenate(labels) if self.has_labels and labels else None,
+        )
+
     def images(self) -> np.ndarray:
         """All images in one array (for evaluation-sized splits)."""
         return np.concatenate([np.load(s.images) for s in self.shards])

@@ -92,7 +92,8 @@ def build_decoder(
         output_shape: ``(height, width, channels)`` of the images.
         latent_dim: Dimension of z.
         architecture: ``dense`` or ``conv``, as for the encoder.
-        hidden_units: Dense widths of the encoder; used in reverse order.
+        hidden_units: Dense widths from z outwards (the encoder's, reversed, for a
+            mirrored decoder).
         conv_filters: Convolution filters of the encoder; used in reverse order.
         activation: Activation of the hidden layers.
 
@@ -103,7 +104,7 @@ def build_decoder(
     height, width, channels = output_shape
     inputs = keras.Input(shape=(latent_dim,), name="z")
     x = inputs
-    for index, units in enumerate(reversed(hidden_units)):
+    for index, units in enumerate(hidden_units):
         x = layers.Dense(units, activation=activation, name=f"hidden_{index}")(x)
     if architecture == "conv":
         levels = downsampling_levels(height, width, len(conv_filters))

@@ -200,6 +200,7 @@ def build_vae(
     latent_dim: int,
     architecture: Architecture = "dense",
     hidden_units: Sequence[int] = (512, 256),
+    decoder_units: Sequence[int] | None = None,
     conv_filters: Sequence[int] = (32, 64),
     activation: str = "relu",
     beta: float = 1.0,
@@ -211,18 +212,26 @@ def build_vae(
 ) -> VAE:
     """Build a VAE for images of ``image_shape`` (height, width, channels).
 
+    ``hidden_units`` are the encoder's dense widths; the decoder mirrors them
+    unless ``decoder_units`` (from z outwards) are given.
+
     Returns:
         An uncompiled :class:`VAE` with ``encoder`` and ``decoder`` sub-models.
     """
     network = {
         "architecture": architecture,
-        "hidden_units": tuple(hidden_units),
         "conv_filters": tuple(conv_filters),
         "activation": activation,
     }
+    if decoder_units is None:
+        decoder_units = tuple(reversed(hidden_units))
     return VAE(
-        build_encoder(image_shape, latent_dim, **network),
-        build_decoder(image_shape, latent_dim, **network),
+        build_encoder(
+            image_shape, latent_dim, hidden_units=tuple(hidden_units), **network
+        ),
+        build_decoder(
+            image_shape, latent_dim, hidden_units=tuple(decoder_units), **network
+        ),
         beta=beta,
         reconstruction_weight=reconstruction_weight,
         likelihood=likelihood,

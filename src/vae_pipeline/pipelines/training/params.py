@@ -28,7 +28,8 @@ class ModelParams(_StrictModel):
 
     architecture: Literal["dense", "conv"] = "dense"
     latent_dim: PositiveInt = 8
-    hidden_units: list[PositiveInt] = Field(default=[512, 256])
+    hidden_units: list[PositiveInt] = Field(default=[256, 128])
+    decoder_units: list[PositiveInt] | None = Field(default=[256, 512])
     conv_filters: list[PositiveInt] = Field(default=[32, 64])
     activation: Activation = "relu"
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
