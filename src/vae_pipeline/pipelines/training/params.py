@@ -46,7 +46,7 @@ class TrainingParams(_StrictModel):
     epochs: PositiveInt = 100
     batch_size: PositiveInt = 256
     learning_rate: PositiveFloat = 3e-3
-    kl_warmup_epochs: NonNegativeInt = 0
+    kl_warmup_epochs: NonNegativeInt = 10
     early_stopping_patience: PositiveInt = 3
     reduce_lr_patience: NonNegativeInt = 0
     shuffle_buffer: PositiveInt = 10_000
