@@ -26,13 +26,22 @@ def _show(axis: plt.Axes, image: np.ndarray) -> None:
     axis.set_yticks([])
 
 
-def mosaic(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """Tile ``rows * cols`` images (N, H, W, C) into one (rows*H, cols*W, C) image."""
-    count, height, width, channels = images.shape
-    padded = np.zeros((rows * cols, height, width, channels), images.dtype)
-    padded[:count] = images[: rows * cols]
-    grid = padded.reshape(rows, cols, height, width, channels).swapaxes(1, 2)
-    return grid.reshape(rows * height, cols * width, channels)
+TILE_GAP = 1  # white pixels between tiles, so that tiles never merge
+
+
+def mosaic(
+    images: np.ndarray, rows: int, cols: int, *, gap: int = TILE_GAP
+) -> np.ndarray:
+    """Tile up to ``rows * cols`` images (N, H, W, C) into one image, ``gap`` apart."""
+    _, height, width, channels = images.shape
+    step_y, step_x = height + gap, width + gap
+    canvas = np.ones((rows * step_y - gap, cols * step_x - gap, channels), np.float32)
+    for index, image in enumerate(images[: rows * cols]):
+        row, col = divmod(index, cols)
+        canvas[
+            row * step_y : row * step_y + height, col * step_x : col * step_x + width
+        ] = image
+    return canvas
 
 
 def image_grid(
@@ -51,10 +60,12 @@ def image_grid(
     _show(axis, mosaic(images, rows, cols))
     height, width = images.shape[1:3]
     if xticks is not None:
-        axis.set_xticks((np.arange(cols) + 0.5) * width, [f"{t:.2f}" for t in xticks])
+        centres = np.arange(cols) * (width + TILE_GAP) + (width - 1) / 2
+        axis.set_xticks(centres, [f"{t:.2f}" for t in xticks])
         axis.tick_params(axis="x", labelrotation=90, labelsize=7)
     if yticks is not None:
-        axis.set_yticks((np.arange(rows) + 0.5) * height, [f"{t:.2f}" for t in yticks])
+        centres = np.arange(rows) * (height + TILE_GAP) + (height - 1) / 2
+        axis.set_yticks(centres, [f"{t:.2f}" for t in yticks])
         axis.tick_params(axis="y", labelsize=7)
     if xlabel:
         axis.set_xlabel(xlabel)

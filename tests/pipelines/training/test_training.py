@@ -204,3 +204,45 @@ def test_killed_run_resumes_from_its_last_epoch(project_copy):
     )
     assert json.loads(histories[-1].read_text())["epoch"] == list(range(1, 9))
     assert not any(checkpoints.iterdir())
+
+
+def test_resumes_from_the_previous_checkpoint_when_the_latest_is_torn(
+    monkeypatch, tmp_path
+):
+    from vae_pipeline.datasets import ShardedArrayDataset
+    from vae_pipeline.models.callbacks import EpochLogger
+    from vae_pipeline.pipelines.training import nodes
+
+    rng = np.random.default_rng(0)
+    splits = []
+    for name, count in (("train", 64), ("validation", 32)):
+        dataset = ShardedArrayDataset(filepath=str(tmp_path / name))
+        dataset.save(rng.random((count, 4, 4, 1)).astype(np.float32))
+        splits.append(dataset.load())
+    params = TrainingParams(
+        epochs=5,
+        batch_size=16,
+        min_steps_per_epoch=0,
+        checkpoint_dir=str(tmp_path / "ckpt"),
+        model={"hidden_units": [8], "latent_dim": 2},
+    )
+
+    class Crash(Exception):
+        pass
+
+    original = EpochLogger.on_epoch_end
+
+    def crash_at_third_epoch(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 2:  # checkpoints of epochs 1 and 2 exist (latest and previous)
+            raise Crash
+
+    monkeypatch.setattr(EpochLogger, "on_epoch_end", crash_at_third_epoch)
+    with pytest.raises(Crash):
+        nodes.train_vae(*splits, params)
+    latest = next((tmp_path / "ckpt").rglob("latest.weights.h5"))
+    latest.write_bytes(latest.read_bytes()[:100])  # torn by a kill mid-write
+    monkeypatch.setattr(EpochLogger, "on_epoch_end", original)
+    _, history = nodes.train_vae(*splits, params)
+    assert history["epoch"] == [1, 2, 3, 4, 5]
+    assert not any((tmp_path / "ckpt").iterdir())

@@ -149,9 +149,10 @@ def train_vae(
     run_dir.mkdir(parents=True, exist_ok=True)
     cache_limit = params.cache_in_memory_mb * 2**20
     replicas = strategy.num_replicas_in_sync
+    train_batch = even_first_batch(params.batch_size, len(train_split), replicas)
     train_data = training_dataset(
         shard_files(train_split),
-        batch_size=even_first_batch(params.batch_size, len(train_split), replicas),
+        batch_size=train_batch,
         seed=params.seed,
         shuffle_buffer=params.shuffle_buffer,
         cache_limit_bytes=cache_limit,
@@ -163,6 +164,12 @@ def train_vae(
         cache_limit_bytes=cache_limit,
         binarize_seed=params.seed if params.dynamic_binarization else None,
     )
+    # An epoch is the unit of early stopping, warm-up and checkpoints: on a small
+    # split, repeat the data so that an epoch still makes min_steps_per_epoch steps.
+    steps_per_epoch = None
+    if math.ceil(len(train_split) / train_batch) < params.min_steps_per_epoch:
+        train_data = train_data.repeat()
+        steps_per_epoch = params.min_steps_per_epoch
     with strategy.scope():
         model = build_vae(
             train_split.image_shape, seed=params.seed, **params.model.model_dump()
@@ -191,12 +198,17 @@ def train_vae(
         ),
         keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=True),
         EpochLogger(params.epochs),
-        keras.callbacks.BackupAndRestore(str(run_dir / BACKUP_FOLDER)),
+        # double_checkpoint keeps the previous epoch's checkpoint to fall back on
+        # when a kill -9 lands in the middle of writing the latest one.
+        keras.callbacks.BackupAndRestore(
+            str(run_dir / BACKUP_FOLDER), double_checkpoint=True
+        ),
     ]
     model.fit(
         train_data,
         validation_data=validation_data,
         epochs=params.epochs,
+        steps_per_epoch=steps_per_epoch,
         callbacks=callbacks,
         shuffle=False,  # the tf.data pipeline shuffles
         verbose=0,

@@ -45,8 +45,9 @@ class TrainingParams(_StrictModel):
     model: ModelParams = ModelParams()
     epochs: PositiveInt = 100
     batch_size: PositiveInt = 256
+    min_steps_per_epoch: NonNegativeInt = 25
     learning_rate: PositiveFloat = 3e-3
-    kl_warmup_epochs: NonNegativeInt = 10
+    kl_warmup_epochs: NonNegativeInt = 0
     early_stopping_patience: PositiveInt = 3
     reduce_lr_patience: NonNegativeInt = 0
     shuffle_buffer: PositiveInt = 10_000
