@@ -133,60 +133,53 @@ def npz_catalog(path: Path) -> dict:
     }
 
 
-def test_empty_npz(fails, tmp_path):
-    path = tmp_path / "data.npz"
-    np.savez(path, x=np.zeros((0, 4, 4), dtype=np.uint8))
-    fails(
-        rf"NPZ {path}: 'x' holds no images|{path}: 'x' holds no images",
-        catalog_overrides=npz_catalog(path),
-        source="npz",
-    )
+@pytest.fixture
+def npz_fails(fails, tmp_path):
+    """Save arrays as an NPZ source and expect ingestion to fail on it."""
+
+    def _npz_fails(match: str, **arrays: np.ndarray) -> None:
+        path = tmp_path / "data.npz"
+        np.savez(path, **arrays)
+        fails(
+            match.format(path=path), catalog_overrides=npz_catalog(path), source="npz"
+        )
+
+    return _npz_fails
+
+
+def test_empty_npz(npz_fails):
+    npz_fails(r"{path}: 'x' holds no images", x=np.zeros((0, 4, 4), np.uint8))
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_nan_or_inf_in_npz(fails, tmp_path, bad):
+def test_nan_or_inf_in_npz(npz_fails, bad):
     x = RNG.random((20, 4, 4))
     x[13, 2, 1] = bad
-    path = tmp_path / "data.npz"
-    np.savez_compressed(path, x=x)
-    fails(
-        rf"NPZ {path}: 1 NaN or infinite pixel values",
-        catalog_overrides=npz_catalog(path),
-        source="npz",
-    )
+    npz_fails(r"{path}: 1 NaN or infinite pixel values", x=x)
 
 
-def test_integer_pixels_outside_0_255(fails, tmp_path):
+def test_integer_pixels_outside_0_255(npz_fails):
     x = RNG.integers(0, 256, (20, 4, 4)).astype(np.int16)
     x[3, 0, 0] = 300
-    path = tmp_path / "data.npz"
-    np.savez(path, x=x)
-    fails(
-        rf"NPZ {path}: integer pixel values must lie in \[0, 255\], found \[\d+, 300\]",
-        catalog_overrides=npz_catalog(path),
-        source="npz",
+    npz_fails(
+        r"{path}: integer pixel values must lie in \[0, 255\], found \[\d+, 300\]",
+        x=x,
     )
 
 
-def test_float_pixels_outside_0_1(fails, tmp_path):
+def test_float_pixels_outside_0_1(npz_fails):
     x = RNG.random((20, 4, 4)).astype(np.float32)
     x[5, 1, 1] = 1.5
-    path = tmp_path / "data.npz"
-    np.savez(path, x=x)
-    fails(
-        rf"NPZ {path}: float pixel values must lie in \[0, 1\], found \[.*, 1.5\]",
-        catalog_overrides=npz_catalog(path),
-        source="npz",
+    npz_fails(
+        r"{path}: float pixel values must lie in \[0, 1\], found \[.*, 1.5\]", x=x
     )
 
 
-def test_npz_label_count_differs(fails, tmp_path):
-    path = tmp_path / "data.npz"
-    np.savez(path, x=images(20), y=np.zeros(19, dtype=np.int64))
-    fails(
-        rf"{path}: 'y' has 19 labels for 20 images",
-        catalog_overrides=npz_catalog(path),
-        source="npz",
+def test_npz_label_count_differs(npz_fails):
+    npz_fails(
+        r"{path}: 'y' has 19 labels for 20 images",
+        x=images(20),
+        y=np.zeros(19, dtype=np.int64),
     )
 
 
