@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, model_validator
+
+from vae_pipeline.params import StrictParams
 
 SourceName = Literal["digits", "idx", "npz", "image_folder", "keras"]
 _FRACTION_TOLERANCE = 1e-9
 
 
-class _StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class SplitParams(_StrictModel):
+class SplitParams(StrictParams):
     """Fractions of the images in each split; they may sum to less than 1."""
 
     train: float = Field(default=0.8, gt=0, le=1)
@@ -36,7 +34,7 @@ class SplitParams(_StrictModel):
         return {"train": self.train, "validation": self.validation, "test": self.test}
 
 
-class ImageFolderParams(_StrictModel):
+class ImageFolderParams(StrictParams):
     """How images from a folder are decoded."""
 
     image_size: list[PositiveInt] | None = Field(
@@ -49,7 +47,7 @@ class ImageFolderParams(_StrictModel):
     skip_invalid: bool = False
 
 
-class IngestionParams(_StrictModel):
+class IngestionParams(StrictParams):
     """Parameters under ``data_ingestion`` in ``parameters_data_ingestion.yml``."""
 
     source: SourceName = "digits"

@@ -50,16 +50,16 @@ def _knn_accuracies(
     vae_model: VAE,
     train_split: ShardedArrays,
     test_split: ShardedArrays,
+    test_images: np.ndarray,
     test_means: np.ndarray,
     params: EvaluationParams,
 ) -> dict[str, Any] | None:
     if not (train_split.has_labels and test_split.has_labels):
         return None
     rng = np.random.default_rng(params.seed)
-    train_images = train_split.images()
-    keep = np.sort(rng.permutation(len(train_images))[: params.knn_max_train_images])
-    train_images, train_labels = train_images[keep], train_split.labels()[keep]
-    test_images, test_labels = test_split.images(), test_split.labels()
+    keep = rng.permutation(train_split.num_examples)[: params.knn_max_train_images]
+    train_images, train_labels = train_split.select(keep)
+    test_labels = test_split.labels()
     train_means = vae_encoder(vae_model)(train_images)[0]
     train_pixels = train_images.reshape(len(train_images), -1)
     test_pixels = test_images.reshape(len(test_images), -1)
@@ -136,7 +136,7 @@ def compute_evaluation_metrics(
         "posterior_mean_variance": variances.tolist(),
         "reconstruction_mse": float(np.mean(np.square(reconstructed - images))),
         "knn_accuracy": _knn_accuracies(
-            vae_model, train_split, test_split, test_latents.z_mean, params
+            vae_model, train_split, test_split, images, test_latents.z_mean, params
         ),
     }
 
@@ -181,7 +181,7 @@ def plot_latent_distributions(
     """
     count = min(params.distribution_examples, test_split.num_examples)
     return plotting.latent_distributions(
-        test_split.images()[:count],
+        test_split.select(np.arange(count))[0],
         test_latents.z_mean[:count],
         test_latents.z_log_var[:count],
         title="Posterior q(z|x) per latent dimension for test images",
@@ -206,7 +206,7 @@ def plot_reconstructions(
         The figure.
     """
     count = min(params.reconstruction_examples, test_split.num_examples)
-    originals = test_split.images()[:count]
+    originals = test_split.select(np.arange(count))[0]
     reconstructed = decode_means(vae_model, test_latents.z_mean[:count])
     return plotting.reconstructions(
         originals, reconstructed, title="Test images and their reconstructions"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt
+from pydantic import PositiveFloat, PositiveInt
+
+from vae_pipeline.params import StrictParams
 
 
-class EvaluationParams(BaseModel):
+class EvaluationParams(StrictParams):
     """Parameters under ``evaluation`` in ``parameters_evaluation.yml``."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     iwae_samples: PositiveInt = 100
     iwae_batch_size: PositiveInt = 100

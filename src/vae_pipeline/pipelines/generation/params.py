@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     NonNegativeInt,
     PositiveInt,
     model_validator,
 )
 
+from vae_pipeline.params import StrictParams
 
-class GenerationParams(BaseModel):
+
+class GenerationParams(StrictParams):
     """Parameters under ``generation`` in ``parameters_generation.yml``."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     prior_grid: PositiveInt = 10
     manifold_size: PositiveInt = 15

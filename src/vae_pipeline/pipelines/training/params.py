@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     NonNegativeFloat,
     NonNegativeInt,
@@ -14,16 +12,14 @@ from pydantic import (
     PositiveInt,
 )
 
+from vae_pipeline.params import StrictParams
+
 Activation = Literal[
     "relu", "gelu", "elu", "selu", "swish", "tanh", "leaky_relu", "softplus", "sigmoid"
 ]
 
 
-class _StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class ModelParams(_StrictModel):
+class ModelParams(StrictParams):
     """Architecture and loss of the VAE."""
 
     architecture: Literal["dense", "conv"] = "dense"
@@ -39,7 +35,7 @@ class ModelParams(_StrictModel):
     reconstruction_weight: NonNegativeFloat = 1.0
 
 
-class TrainingParams(_StrictModel):
+class TrainingParams(StrictParams):
     """Parameters under ``training`` in ``parameters_training.yml``."""
 
     model: ModelParams = ModelParams()
