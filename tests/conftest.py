@@ -7,10 +7,11 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pytest
 from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog
@@ -35,11 +36,14 @@ def project_config(key: str) -> dict[str, Any]:
 
 
 def relocate_catalog_entry(config: dict[str, Any], root: Path) -> dict[str, Any]:
+    """A catalog entry with its ``data/`` paths (wrapped datasets too) under root."""
     relocated = dict(config)
     for key in ("filepath", "path"):
         value = relocated.get(key)
         if isinstance(value, str) and value.startswith("data/"):
             relocated[key] = str(root / value)
+    if isinstance(relocated.get("dataset"), dict):
+        relocated["dataset"] = relocate_catalog_entry(relocated["dataset"], root)
     return relocated
 
 
@@ -71,6 +75,28 @@ def run_in_memory(
     return SequentialRunner().run(pipeline, catalog)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def mlflow_tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Keep MLflow out of the project: catalogs built by tests log here."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    mlflow.end_run()
+    if previous is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
+@pytest.fixture(autouse=True)
+def _end_mlflow_run() -> Iterator[None]:
+    """Datasets that log outside ``kedro run`` start a run; close it per test."""
+    yield
+    mlflow.end_run()
+
+
 @pytest.fixture
 def data_root(tmp_path: Path) -> Path:
     """A fresh copy of the project's data-layer skeleton."""
@@ -96,10 +122,8 @@ def written_files(directory: Path) -> list[Path]:
     )
 
 
-@pytest.fixture
-def project_copy(tmp_path: Path) -> Path:
-    """A copy of the project (configuration and data skeleton) to run the CLI in."""
-    root = tmp_path / "cli-project"
+def make_project_copy(root: Path) -> Path:
+    """A copy of the project (configuration and data skeleton) at ``root``."""
     shutil.copytree(
         PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local")
     )
@@ -110,10 +134,23 @@ def project_copy(tmp_path: Path) -> Path:
     return copy_data_skeleton(root)
 
 
-def kedro_cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``kedro <args>`` in a project folder, as a user would."""
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """A copy of the project to run the CLI in."""
+    return make_project_copy(tmp_path / "cli-project")
+
+
+def kedro_cli(
+    project: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``kedro <args>`` in a project folder, as a user would.
+
+    MLflow tracks into the project folder's own store unless ``env`` sets
+    ``MLFLOW_TRACKING_URI``.
+    """
     kedro = Path(sys.executable).with_name("kedro")
-    env = {**os.environ, "COLUMNS": "200", "VAE_PIPELINE_TRACEBACK": ""}
+    inherited = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env = {**inherited, "COLUMNS": "200", "VAE_PIPELINE_TRACEBACK": "", **(env or {})}
     return subprocess.run(
         [str(kedro), *args],
         cwd=project,

@@ -20,9 +20,15 @@ from kedro.framework.cli.project import run as kedro_run
 from kedro.io import DatasetError
 from kedro.validation import ParameterValidationError
 
-from vae_pipeline.errors import InputDataError, TrainingError
+from vae_pipeline.errors import InputDataError, TrackingError, TrainingError
 
-USER_ERRORS = (InputDataError, TrainingError, ParameterValidationError, DatasetError)
+USER_ERRORS = (
+    InputDataError,
+    TrainingError,
+    TrackingError,
+    ParameterValidationError,
+    DatasetError,
+)
 _PYDANTIC_LINK = re.compile(r"\s*For further information visit \S+")
 _PARAMETER = re.compile(r"^- Parameter '(?P<name>[^']+)': (?P<rest>.*)$")
 _PYDANTIC_DETAIL = re.compile(

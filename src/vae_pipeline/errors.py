@@ -13,3 +13,8 @@ class InputDataError(ValueError):
 
 class TrainingError(RuntimeError):
     """Training that produced no usable model, such as a loss that became NaN."""
+
+
+class TrackingError(RuntimeError):
+    """MLflow tracking or the model registry cannot be used, such as a tracking
+    server that does not answer; the message names the URI."""

@@ -12,15 +12,27 @@ def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines.
 
     ``kedro run`` with no ``--pipelines`` runs ingestion, training, evaluation and
-    generation; ``latent_comparison`` trains three more models and runs on demand.
+    generation on the model it trains; ``kedro run --pipelines generation`` runs
+    generation on a registered model (``registered_vae_model``);
+    ``latent_comparison`` trains three more models and runs on demand.
 
     Returns:
         A mapping from pipeline names to ``Pipeline`` objects.
     """
     pipelines = find_pipelines(raise_errors=True)
+    if "generation" in pipelines:
+        default_generation = pipelines["generation"]
+        # On its own, generation runs on a registered model (the champion by default).
+        pipelines["generation"] = Pipeline(
+            default_generation, inputs={"vae_model": "registered_vae_model"}
+        )
     # Kedro loads only the pipelines a run asks for (all of them for the default).
     pipelines["__default__"] = sum(
-        (pipelines[name] for name in DEFAULT_PIPELINES if name in pipelines),
+        (
+            default_generation if name == "generation" else pipelines[name]
+            for name in DEFAULT_PIPELINES
+            if name in pipelines
+        ),
         Pipeline([]),
     )
     return pipelines

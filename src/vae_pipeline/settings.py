@@ -2,11 +2,13 @@
 from the Kedro defaults. For further information, including these default values, see
 https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration"""
 
-# Instantiated project hooks.
-# For example, after creating a hooks.py and defining a ProjectHooks class there, do
-# from vae_pipeline.hooks import ProjectHooks
-# Hooks are executed in a Last-In-First-Out (LIFO) order.
-# HOOKS = (ProjectHooks(),)
+from omegaconf.resolvers import oc
+
+from vae_pipeline.pipeline_registry import DEFAULT_PIPELINES
+from vae_pipeline.tracking.hooks import ModelTrackingHooks
+
+# Hooks run Last-In-First-Out: kedro-mlflow's, registered after these, run first.
+HOOKS = (ModelTrackingHooks(default_pipelines=DEFAULT_PIPELINES),)
 
 # Installed plugins for which to disable hook auto-registration.
 # DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)
@@ -35,6 +37,8 @@ https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration""
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # MLFLOW_TRACKING_URI may override the tracking store (conf/base/mlflow.yml).
+    "custom_resolvers": {"oc.env": oc.env},
     # "config_patterns": {
     #     "spark" : ["spark*/"],
     #     "parameters": ["parameters*", "parameters*/**", "**/parameters*"],

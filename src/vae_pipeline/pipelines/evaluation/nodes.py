@@ -223,3 +223,40 @@ def plot_training_curves(training_history: dict[str, list[float]]) -> Figure:
         The figure.
     """
     return plotting.training_curves(training_history, title="VAE training curves")
+
+
+def _flatten_numbers(values: Any, prefix: str = "") -> dict[str, float]:
+    if isinstance(values, bool):
+        return {prefix: float(values)}
+    if isinstance(values, int | float):
+        return {prefix: float(values)}
+    if isinstance(values, dict):
+        items = values.items()
+    elif isinstance(values, list | tuple):
+        items = enumerate(values)
+    else:
+        return {}
+    flat: dict[str, float] = {}
+    for key, value in items:
+        flat |= _flatten_numbers(value, f"{prefix}.{key}" if prefix else str(key))
+    return flat
+
+
+def metrics_for_tracking(
+    evaluation_metrics: dict[str, Any],
+) -> dict[str, dict[str, float]]:
+    """Evaluation metrics in the form of kedro-mlflow's metrics dataset.
+
+    Args:
+        evaluation_metrics: Nested metrics; lists become one metric per index
+            (``kl_per_dimension.3``) and dicts one per key
+            (``knn_accuracy.latent_means``).
+
+    Returns:
+        ``{name: {"step": 0, "value": value}}`` for every finite number.
+    """
+    return {
+        name: {"step": 0, "value": value}
+        for name, value in _flatten_numbers(evaluation_metrics).items()
+        if np.isfinite(value)
+    }

@@ -6,6 +6,7 @@ from kedro.pipeline import Node, Pipeline
 
 from vae_pipeline.pipelines.evaluation.nodes import (
     compute_evaluation_metrics,
+    metrics_for_tracking,
     plot_latent_distributions,
     plot_latent_scatter,
     plot_reconstructions,
@@ -40,6 +41,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs="evaluation_metrics",
                 name="compute_evaluation_metrics_node",
+            ),
+            Node(
+                func=metrics_for_tracking,
+                inputs="evaluation_metrics",
+                outputs="test_metrics",
+                name="track_evaluation_metrics_node",
             ),
             Node(
                 func=plot_latent_scatter,

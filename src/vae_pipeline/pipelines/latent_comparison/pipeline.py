@@ -1,6 +1,6 @@
 """Latent-space comparison: the training node under three losses, side by side.
 
-Each variant is the training pipeline plus an encoding node, under a Kedro
+Each variant is the training node plus an encoding node, under a Kedro
 namespace whose ``params:training`` is ``latent_comparison.<variant>``.
 """
 
@@ -24,7 +24,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         Pipeline that trains the three variants on the same splits and draws
         ``latent_comparison_plot``.
     """
-    variant = training.create_pipeline() + Pipeline(
+    variant = training.create_pipeline().only_nodes("train_vae_node") + Pipeline(
         [
             Node(
                 func=encode_test_split,

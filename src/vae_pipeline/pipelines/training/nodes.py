@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from vae_pipeline.datasets import ShardedArrays
@@ -19,6 +20,7 @@ from vae_pipeline.models import VAE, build_vae
 from vae_pipeline.models.callbacks import EpochLogger, KLWarmup
 from vae_pipeline.models.data import ShardFiles, evaluation_dataset, training_dataset
 from vae_pipeline.pipelines.training.params import TrainingParams
+from vae_pipeline.tracking.vae_flavor import ServableVAE
 
 logger = logging.getLogger(__name__)
 
@@ -223,3 +225,45 @@ def train_vae(
                     "no model saved (try a lower training.learning_rate)"
                 )
     return model, history
+
+
+def prepare_servable_model(
+    vae_model: VAE, validation_split: ShardedArrays, params: TrainingParams
+) -> ServableVAE:
+    """Pair the trained model with real images to log as its MLflow input example.
+
+    Args:
+        vae_model: The trained VAE.
+        validation_split: Validation images; the first few become the example.
+        params: Training parameters (``input_example_images``).
+
+    Returns:
+        The model and its input example.
+    """
+    count = min(params.input_example_images, len(validation_split))
+    images, _ = validation_split.select(np.arange(count))
+    return ServableVAE(model=vae_model, input_example=images)
+
+
+def metric_histories(
+    history: dict[str, list[float]],
+) -> dict[str, list[dict[str, float]]]:
+    """Per-epoch history in the form of kedro-mlflow's metrics history dataset.
+
+    Args:
+        history: ``epoch`` and one list of per-epoch values per metric.
+
+    Returns:
+        ``{metric: [{"step": epoch, "value": value}, ...]}``, non-finite values
+        left out.
+    """
+    epochs = history["epoch"]
+    return {
+        name: [
+            {"step": int(epoch), "value": float(value)}
+            for epoch, value in zip(epochs, values, strict=True)
+            if math.isfinite(value)
+        ]
+        for name, values in history.items()
+        if name != "epoch"
+    }

@@ -54,3 +54,4 @@ class TrainingParams(StrictParams):
     strategy: Literal["default", "mirrored", "multi_worker_mirrored"] = "default"
     checkpoint_dir: str = "data/06_models/checkpoints"
     cache_in_memory_mb: NonNegativeInt = 1024
+    input_example_images: PositiveInt = 4

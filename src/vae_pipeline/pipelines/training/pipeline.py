@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from vae_pipeline.pipelines.training.nodes import train_vae
+from vae_pipeline.pipelines.training.nodes import (
+    metric_histories,
+    prepare_servable_model,
+    train_vae,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -12,7 +16,8 @@ def create_pipeline(**kwargs) -> Pipeline:
 
     Returns:
         Pipeline that trains ``vae_model`` on ``train_split`` (early stopping on
-        ``validation_split``) and records ``training_history``.
+        ``validation_split``), records ``training_history`` and logs both to
+        MLflow (``training_metrics``, ``mlflow_vae_model``).
     """
     return Pipeline(
         [
@@ -21,6 +26,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["train_split", "validation_split", "params:training"],
                 outputs=["vae_model", "training_history"],
                 name="train_vae_node",
+            ),
+            Node(
+                func=metric_histories,
+                inputs="training_history",
+                outputs="training_metrics",
+                name="track_training_metrics_node",
+            ),
+            Node(
+                func=prepare_servable_model,
+                inputs=["vae_model", "validation_split", "params:training"],
+                outputs="mlflow_vae_model",
+                name="prepare_servable_model_node",
             ),
         ],
         tags=["training"],

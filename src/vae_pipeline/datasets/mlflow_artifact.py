@@ -1,0 +1,54 @@
+"""kedro-mlflow's artifact wrapper, for versioned datasets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kedro.io.core import Version
+from kedro_mlflow.io.artifacts import MlflowArtifactDataset
+
+
+class VersionedMlflowArtifactDataset(MlflowArtifactDataset):
+    """``MlflowArtifactDataset`` whose wrapped dataset is versioned with the catalog.
+
+    kedro-mlflow builds the wrapped dataset itself, so a ``versioned: true`` inside
+    it gets a save version of its own, which Kedro's catalog rejects ("All
+    datasets in the catalog must have the same save version"). Set ``versioned:
+    true`` on this wrapper instead: Kedro passes the catalog's versions, and they
+    go to the wrapped dataset. Saving writes the versioned file, then logs that
+    file to the active MLflow run under ``artifact_path``.
+
+    Example (catalog.yml)::
+
+        evaluation_metrics:
+          type: vae_pipeline.datasets.mlflow_artifact.VersionedMlflowArtifactDataset
+          versioned: true
+          artifact_path: reports
+          dataset:
+            type: json.JSONDataset
+            filepath: data/08_reporting/evaluation_metrics.json
+    """
+
+    def __new__(
+        cls,
+        dataset: str | dict[str, Any],
+        run_id: str | None = None,
+        artifact_path: str | None = None,
+        credentials: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        version: Version | None = None,
+    ):
+        if version is not None:
+            dataset = {"type": dataset} if isinstance(dataset, str) else dict(dataset)
+            dataset["versioned"] = True
+        instance = super().__new__(
+            cls,
+            dataset=dataset,
+            run_id=run_id,
+            artifact_path=artifact_path,
+            credentials=credentials,
+            metadata=metadata,
+        )
+        if version is not None:
+            instance._version = version
+        return instance

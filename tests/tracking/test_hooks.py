@@ -1,0 +1,118 @@
+"""Tracking hooks and registry helpers, without a Kedro run."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from vae_pipeline.errors import TrackingError
+from vae_pipeline.tracking.hooks import check_tracking_server, redact, run_name
+from vae_pipeline.tracking.registry import (
+    assign_alias,
+    metric_tags,
+    register_run_model,
+    version_by_alias,
+)
+
+DEFAULT = ("data_ingestion", "training", "evaluation", "generation")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (None, "data_ingestion+training+evaluation+generation"),
+        (["generation"], "generation"),
+        (["__default__", "training"], "data_ingestion+training+evaluation+generation"),
+        (["training", "evaluation"], "training+evaluation"),
+    ],
+)
+def test_run_name_spells_out_the_pipelines(names, expected):
+    assert run_name(names, DEFAULT) == expected
+
+
+def test_redact_hides_passwords_only():
+    assert redact("http://alice:s3cret@host:5000/x") == "http://alice:***@host:5000/x"
+    assert redact("http://host:5000") == "http://host:5000"
+
+
+def test_unreachable_server_fails_fast_naming_the_uri():
+    uri = f"http://127.0.0.1:{free_port()}"
+    start = time.monotonic()
+    with pytest.raises(TrackingError, match=rf"^MLflow tracking server {uri} is"):
+        check_tracking_server(uri, timeout=2)
+    assert time.monotonic() - start < 5
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        self.send_response(self.status if self.path == "/health" else 404)
+        self.end_headers()
+        self.wfile.write(b"OK")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def health_server() -> Iterator[tuple[str, type[_Handler]]]:
+    handler = type("Handler", (_Handler,), {"status": 200})
+    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", handler
+    server.shutdown()
+
+
+def test_answering_server_passes_and_an_erroring_one_does_not(health_server):
+    uri, handler = health_server
+    check_tracking_server(uri)
+    handler.status = 503
+    with pytest.raises(TrackingError, match=r"unreachable \(HTTP 503\)"):
+        check_tracking_server(uri)
+
+
+def test_local_stores_are_not_probed():
+    check_tracking_server("sqlite:///nowhere/mlflow.db")
+    check_tracking_server("file:///nowhere/mlruns")
+
+
+def test_metric_tags_keep_finite_values():
+    tags = metric_tags({"test.kl": 1.5, "training.loss": float("nan")})
+    assert tags == {"metric.test.kl": "1.5"}
+
+
+def test_register_versions_and_move_the_alias(tmp_path):
+    client = MlflowClient(f"sqlite:///{tmp_path / 'registry.db'}")
+    experiment = client.create_experiment("e", artifact_location=str(tmp_path))
+    run = client.create_run(experiment)
+    source = f"runs:/{run.info.run_id}/model"
+    assert version_by_alias(client, "vae", "champion") is None
+    first = register_run_model(
+        client, name="vae", model_uri=source, run_id=run.info.run_id, tags={"a": "1"}
+    )
+    second = register_run_model(
+        client, name="vae", model_uri=source, run_id=run.info.run_id
+    )
+    assert (int(first.version), int(second.version)) == (1, 2)
+    assert client.get_model_version("vae", "1").tags == {"a": "1"}
+    assert version_by_alias(client, "vae", "champion") is None
+    assign_alias(client, first, "champion")
+    assert int(version_by_alias(client, "vae", "champion").version) == 1
+    assign_alias(client, second, "champion")
+    assert int(version_by_alias(client, "vae", "champion").version) == 2
+    assert mlflow.get_tracking_uri() != client.tracking_uri

@@ -1,0 +1,233 @@
+"""``kedro run`` end to end with MLflow: runs, metrics, artifacts, the registry."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.entities import RunStatus
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import kedro_cli, make_project_copy, written_files
+
+RUN_NAME = "data_ingestion+training+evaluation+generation"
+FIGURES = {
+    "interpolation",
+    "latent_distributions",
+    "latent_manifold",
+    "latent_scatter",
+    "prior_samples",
+    "reconstructions",
+    "training_curves",
+}
+
+
+def git(project: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=project,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+def assert_ok(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project copy in git where the default ``kedro run`` ran twice."""
+    root = make_project_copy(tmp_path_factory.mktemp("tracked") / "project")
+    (root / ".gitignore").write_text("data/\nmlflow.db\nmlruns/\n")
+    git(root, "init", "-q")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "project")
+    for _ in range(2):
+        assert_ok(kedro_cli(root, "run"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def client(project: Path) -> MlflowClient:
+    return MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+
+
+def default_runs(client: MlflowClient):
+    experiment = client.get_experiment_by_name("vae_pipeline")
+    runs = client.search_runs(
+        [experiment.experiment_id], order_by=["attributes.start_time ASC"]
+    )
+    return [run for run in runs if run.info.run_name == RUN_NAME]
+
+
+def test_two_runs_are_two_finished_mlflow_runs_in_the_project_folder(project, client):
+    runs = default_runs(client)
+    assert [run.info.status for run in runs] == ["FINISHED", "FINISHED"]
+    for run in runs:
+        assert run.info.artifact_uri.startswith(str(project / "mlruns"))
+
+
+def test_run_has_flattened_params_and_metric_histories(project, client):
+    run = default_runs(client)[-1]
+    params = run.data.params
+    assert params["training.model.latent_dim"] == "8"
+    assert params["training.model.hidden_units"] == "[256, 128]"
+    assert params["data_ingestion.split.seed"] == "42"
+    assert params["evaluation.iwae_samples"] == "100"
+    history_files = sorted(
+        (project / "data/08_reporting/training_history.json").iterdir()
+    )
+    history = json.loads((history_files[-1] / "training_history.json").read_text())
+    for name in ("loss", "reconstruction", "kl", "val_loss", "val_reconstruction"):
+        logged = client.get_metric_history(run.info.run_id, f"training.{name}")
+        assert [m.step for m in logged] == history["epoch"]
+        assert [m.value for m in logged] == pytest.approx(history[name])
+    evaluation = json.loads(
+        next(
+            (project / "data/08_reporting/evaluation_metrics.json").glob(
+                f"{run.data.tags['kedro.run_id']}/evaluation_metrics.json"
+            )
+        ).read_text()
+    )
+    metrics = run.data.metrics
+    assert metrics["test.negative_elbo"] == pytest.approx(evaluation["negative_elbo"])
+    assert metrics["test.kl_per_dimension.7"] == pytest.approx(
+        evaluation["kl_per_dimension"][7]
+    )
+    assert metrics["test.knn_accuracy.latent_means"] == pytest.approx(
+        evaluation["knn_accuracy"]["latent_means"]
+    )
+
+
+def test_run_has_figures_reports_summary_and_tags(project, client):
+    run = default_runs(client)[-1]
+    run_id = run.info.run_id
+
+    def listed(path: str) -> set[str]:
+        return {Path(a.path).name for a in client.list_artifacts(run_id, path)}
+
+    assert listed("figures") == {f"{name}.png" for name in FIGURES}
+    assert listed("reports") == {"evaluation_metrics.json", "training_history.json"}
+    assert listed("data") == {"ingestion_summary.json"}
+    tags = run.data.tags
+    assert tags["mlflow.source.git.commit"] == git(project, "rev-parse", "HEAD")
+    assert tags["git.dirty"] == "false"
+    model_versions = [p.name for p in (project / "data/06_models/vae.keras").iterdir()]
+    assert tags["kedro.vae_model.version"] in model_versions
+    assert tags["kedro.run_id"] == tags["kedro.vae_model.version"]
+
+
+def test_each_run_registered_a_version_the_first_is_champion(client):
+    runs = default_runs(client)
+    versions = sorted(
+        client.search_model_versions("name='vae_pipeline'"),
+        key=lambda v: int(v.version),
+    )
+    assert [v.run_id for v in versions] == [run.info.run_id for run in runs]
+    for version, run in zip(versions, runs, strict=True):
+        assert float(version.tags["metric.test.negative_elbo"]) == pytest.approx(
+            run.data.metrics["test.negative_elbo"]
+        )
+        assert "metric.training.val_loss" in version.tags
+    assert client.get_registered_model("vae_pipeline").aliases == {"champion": 1}
+
+
+PREDICT = textwrap.dedent(
+    """
+    import sys
+    import mlflow, numpy as np
+    from kedro.io import Version
+    from vae_pipeline.datasets import ShardedArrayDataset
+    split = ShardedArrayDataset(filepath=sys.argv[1], version=Version(None, None)).load()
+    outputs = mlflow.pyfunc.load_model("models:/vae_pipeline@champion").predict(
+        split.images()[:7]
+    )
+    print({name: value.shape for name, value in sorted(outputs.items())})
+    """
+)
+
+
+def test_champion_predicts_through_pyfunc_in_a_fresh_process(project):
+    result = subprocess.run(
+        [sys.executable, "-c", PREDICT, str(project / "data/05_model_input/test")],
+        cwd=project,
+        env={**os.environ, "MLFLOW_TRACKING_URI": "sqlite:///mlflow.db"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == (
+        "{'reconstruction': (7, 8, 8, 1), 'z_log_var': (7, 8), 'z_mean': (7, 8)}"
+    )
+
+
+def test_generation_runs_on_a_registered_model_without_training(project, client):
+    models = project / "data/06_models/vae.keras"
+    generated = project / "data/07_model_output/generated_images"
+    trained_before = sorted(models.iterdir())
+    generated_before = len(list(generated.iterdir()))
+    assert_ok(kedro_cli(project, "run", "--pipelines", "generation"))
+    assert_ok(
+        kedro_cli(
+            project,
+            "run",
+            "--pipelines",
+            "generation",
+            "--params",
+            "model_uri=models:/vae_pipeline/2",
+        )
+    )
+    assert sorted(models.iterdir()) == trained_before
+    assert len(list(generated.iterdir())) == generated_before + 2
+    assert len(client.search_model_versions("name='vae_pipeline'")) == 2
+    missing = kedro_cli(
+        project,
+        "run",
+        "--pipelines",
+        "generation",
+        "--params",
+        "model_uri=models:/vae_pipeline/9",
+    )
+    assert missing.returncode == 1
+    last_line = missing.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("Error: registered_vae_model")
+    assert "version=9" in last_line
+
+
+def test_diverging_run_is_failed_and_registers_nothing(project, client):
+    result = kedro_cli(project, "run", "--params", "training.learning_rate=1e12")
+    assert result.returncode == 1
+    assert "training diverged" in result.stderr.strip().splitlines()[-1]
+    last = default_runs(client)[-1]
+    assert last.info.status == RunStatus.to_string(RunStatus.FAILED)
+    assert len(client.search_model_versions("name='vae_pipeline'")) == 2
+    assert client.get_registered_model("vae_pipeline").aliases == {"champion": 1}
+
+
+def test_unreachable_tracking_server_fails_fast_before_training(project):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
+    before = written_files(project / "data")
+    start = time.monotonic()
+    result = kedro_cli(project, "run", env={"MLFLOW_TRACKING_URI": uri})
+    elapsed = time.monotonic() - start
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: MLflow tracking server {uri} is unreachable (ConnectionError); "
+        "start it, or set MLFLOW_TRACKING_URI or conf/local/mlflow.yml"
+    )
+    assert elapsed < 30  # interpreter and Kedro start-up included
+    assert written_files(project / "data") == before
