@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog
 from kedro.pipeline import Pipeline
 from kedro.runner import SequentialRunner
+from mlflow.tracking import MlflowClient
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MNIST_DIR = PROJECT_ROOT.parent / "shared" / "data" / "mnist"
@@ -113,6 +115,19 @@ def make_catalog(data_root: Path) -> Callable[..., DataCatalog]:
 def run_pipeline() -> Callable[..., dict[str, Any]]:
     """Run a pipeline in memory with parameters given as model objects."""
     return run_in_memory
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def aliases(client: MlflowClient, name: str = "vae_pipeline") -> dict[str, int]:
+    """A registered model's aliases; a server gives versions as text, SQLite as int."""
+    model = client.get_registered_model(name)
+    return {alias: int(version) for alias, version in model.aliases.items()}
 
 
 def written_files(directory: Path) -> list[Path]:

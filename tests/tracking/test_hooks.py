@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.server
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.conftest import free_port
 from vae_pipeline.errors import TrackingError
 from vae_pipeline.tracking.hooks import check_tracking_server, redact, run_name
 from vae_pipeline.tracking.registry import (
@@ -24,19 +24,17 @@ from vae_pipeline.tracking.registry import (
 DEFAULT = ("data_ingestion", "training", "evaluation", "generation")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.parametrize(
     ("names", "expected"),
     [
         (None, "data_ingestion+training+evaluation+generation"),
         (["generation"], "generation"),
         (["__default__", "training"], "data_ingestion+training+evaluation+generation"),
-        (["training", "evaluation"], "training+evaluation"),
+        (
+            ["evaluation", "data_ingestion", "training"],
+            "data_ingestion+training+evaluation",
+        ),
+        (["retraining", "latent_comparison"], "latent_comparison+retraining"),
     ],
 )
 def test_run_name_spells_out_the_pipelines(names, expected):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -15,7 +14,13 @@ import pytest
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import kedro_cli, make_project_copy, written_files
+from tests.conftest import (
+    aliases,
+    free_port,
+    kedro_cli,
+    make_project_copy,
+    written_files,
+)
 
 RUN_NAME = "data_ingestion+training+evaluation+generation"
 FIGURES = {
@@ -138,7 +143,7 @@ def test_each_run_registered_a_version_the_first_is_champion(client):
             run.data.metrics["test.negative_elbo"]
         )
         assert "metric.training.val_loss" in version.tags
-    assert client.get_registered_model("vae_pipeline").aliases == {"champion": 1}
+    assert aliases(client) == {"champion": 1}
 
 
 PREDICT = textwrap.dedent(
@@ -147,9 +152,9 @@ PREDICT = textwrap.dedent(
     import mlflow, numpy as np
     from kedro.io import Version
     from vae_pipeline.datasets import ShardedArrayDataset
-    split = ShardedArrayDataset(filepath=sys.argv[1], version=Version(None, None)).load()
+    dataset = ShardedArrayDataset(filepath=sys.argv[1], version=Version(None, None))
     outputs = mlflow.pyfunc.load_model("models:/vae_pipeline@champion").predict(
-        split.images()[:7]
+        dataset.load().images()[:7]
     )
     print({name: value.shape for name, value in sorted(outputs.items())})
     """
@@ -212,14 +217,11 @@ def test_diverging_run_is_failed_and_registers_nothing(project, client):
     last = default_runs(client)[-1]
     assert last.info.status == RunStatus.to_string(RunStatus.FAILED)
     assert len(client.search_model_versions("name='vae_pipeline'")) == 2
-    assert client.get_registered_model("vae_pipeline").aliases == {"champion": 1}
+    assert aliases(client) == {"champion": 1}
 
 
 def test_unreachable_tracking_server_fails_fast_before_training(project):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    uri = f"http://127.0.0.1:{port}"
+    uri = f"http://127.0.0.1:{free_port()}"
     before = written_files(project / "data")
     start = time.monotonic()
     result = kedro_cli(project, "run", env={"MLFLOW_TRACKING_URI": uri})

@@ -119,11 +119,19 @@ def flat_params(values: dict[str, Any], prefix: str) -> dict[str, str]:
 
 
 def run_name(pipeline_names: list[str] | None, default: tuple[str, ...]) -> str:
-    """The pipelines a run ran, ``__default__`` spelled out."""
-    names: list[str] = []
+    """The pipelines a run ran, ``__default__`` spelled out, in pipeline order.
+
+    Kedro passes ``--pipelines`` as an unordered collection; the default
+    pipelines come in the order they run, any others after them by name.
+    """
+    names: set[str] = set()
     for name in pipeline_names or ["__default__"]:
-        names.extend(default if name == "__default__" else [name])
-    return "+".join(dict.fromkeys(names))
+        names.update(default if name == "__default__" else [name])
+
+    def position(name: str) -> tuple[int, str]:
+        return (default.index(name) if name in default else len(default), name)
+
+    return "+".join(sorted(names, key=position))
 
 
 class ModelTrackingHooks:
@@ -214,6 +222,7 @@ class ModelTrackingHooks:
                 client,
                 name=name,
                 model_uri=dataset.model_info.model_uri,
+                model_id=dataset.model_info.model_id,
                 run_id=self._run_id,
                 tags={
                     **metric_tags(client.get_run(self._run_id).data.metrics),

@@ -28,6 +28,7 @@ def register_run_model(
     name: str,
     model_uri: str,
     run_id: str,
+    model_id: str | None = None,
     tags: dict[str, str] | None = None,
 ) -> ModelVersion:
     """Register the model a run logged as a new version of ``name``.
@@ -37,6 +38,7 @@ def register_run_model(
         name: Registered model name; created on first use.
         model_uri: The logged model's URI (``models:/m-...`` or ``runs:/...``).
         run_id: The run that logged it.
+        model_id: The logged model's id (MLflow 3's LoggedModel), if any.
         tags: Version tags.
 
     Returns:
@@ -51,7 +53,7 @@ def register_run_model(
             name, description="Variational Autoencoders trained by vae-pipeline."
         )
     version = client.create_model_version(
-        name, source=model_uri, run_id=run_id, tags=tags or {}
+        name, source=model_uri, run_id=run_id, tags=tags or {}, model_id=model_id
     )
     logger.info("Registered model '%s' version %s", name, version.version)
     return version

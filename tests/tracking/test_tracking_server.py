@@ -1,0 +1,177 @@
+"""``kedro run`` against a real MLflow tracking server backed by PostgreSQL.
+
+The fixture starts Debian's PostgreSQL (``initdb`` + ``pg_ctl``, as the
+``postgres`` user when run as root) and ``mlflow server`` on 127.0.0.1, and stops
+both afterwards. Without PostgreSQL installed the test is skipped, unless
+``VAE_PIPELINE_REQUIRE_SERVICES`` is set (CI installs it and sets it).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import aliases, free_port, kedro_cli
+
+EVALUATION_FIGURES = {
+    "latent_distributions.png",
+    "latent_scatter.png",
+    "reconstructions.png",
+    "training_curves.png",
+}
+
+
+def postgres_bin() -> Path | None:
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(os.path.realpath(found)).parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    return Path(candidates[-1]).parent if candidates else None
+
+
+def as_postgres_user(command: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: run as the ``postgres`` user then."""
+    return (
+        ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+    )
+
+
+def wait_for(url: str, *, seconds: float, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log = process.stderr.read().decode(errors="replace")[-3000:]
+            raise RuntimeError(f"mlflow server exited ({process.returncode}): {log}")
+        try:
+            if requests.get(url, timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer in {seconds} s")
+
+
+@pytest.fixture(scope="module")
+def postgres_uri() -> Iterator[str]:
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        if os.environ.get("VAE_PIPELINE_REQUIRE_SERVICES"):
+            pytest.fail("PostgreSQL is not installed (apt-get install postgresql)")
+        pytest.skip("PostgreSQL is not installed")
+    # Outside pytest's root-only tmp folders, so that the postgres user can enter.
+    root = Path(tempfile.mkdtemp(prefix="vae-pipeline-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+    data, port = root / "data", free_port()
+
+    def pg(tool: str, *args: str) -> None:
+        subprocess.run(
+            as_postgres_user([str(bin_dir / tool), *args]),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    pg(
+        "initdb",
+        "-D",
+        str(data),
+        "-U",
+        "postgres",
+        "--auth=trust",
+        "--no-locale",
+        "-E",
+        "UTF8",
+    )
+    pg(
+        "pg_ctl", "-D", str(data), "-l", str(root / "postgres.log"), "-w",
+        "-o", f"-p {port} -h 127.0.0.1 -k {root}", "start",
+    )  # fmt: skip
+    try:
+        pg("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "mlflow")
+        yield f"postgresql://postgres@127.0.0.1:{port}/mlflow"
+    finally:
+        pg("pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def tracking_server(
+    postgres_uri: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    artifacts = tmp_path_factory.mktemp("server-artifacts")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "mlflow", "server",
+            "--backend-store-uri", postgres_uri,
+            "--artifacts-destination", str(artifacts),
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{uri}/health", seconds=180, process=process)
+        yield uri
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def test_training_and_evaluation_tracked_on_a_postgresql_backed_server(
+    tracking_server: str, postgres_uri: str, project_copy: Path
+):
+    result = kedro_cli(
+        project_copy,
+        "run",
+        "--pipelines",
+        "data_ingestion,training,evaluation",
+        env={"MLFLOW_TRACKING_URI": tracking_server},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (project_copy / "mlflow.db").exists()
+
+    client = MlflowClient(tracking_server)
+    experiment = client.get_experiment_by_name("vae_pipeline")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == "data_ingestion+training+evaluation"
+    assert run.data.params["training.model.latent_dim"] == "8"
+    history = client.get_metric_history(run.info.run_id, "training.val_loss")
+    assert [m.step for m in history] == list(range(1, len(history) + 1))
+    assert "test.negative_elbo" in run.data.metrics
+    figures = {
+        Path(a.path).name for a in client.list_artifacts(run.info.run_id, "figures")
+    }
+    assert figures == EVALUATION_FIGURES
+    (version,) = client.search_model_versions("name='vae_pipeline'")
+    assert version.run_id == run.info.run_id
+    assert float(version.tags["metric.test.negative_elbo"]) == pytest.approx(
+        run.data.metrics["test.negative_elbo"]
+    )
+    assert aliases(client) == {"champion": 1}
+
+    # The records are in PostgreSQL, not in some local fallback store.
+    count = subprocess.run(
+        ["psql", postgres_uri, "-tAc", "SELECT count(*) FROM runs"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    assert count == "1"
