@@ -89,8 +89,10 @@ def test_local_stores_are_not_probed():
     check_tracking_server("file:///nowhere/mlruns")
 
 
-def test_metric_tags_keep_finite_values():
-    tags = metric_tags({"test.kl": 1.5, "training.loss": float("nan")})
+def test_metric_tags_keep_finite_summary_values():
+    tags = metric_tags(
+        {"test.kl": 1.5, "training.loss": float("nan"), "test.kl_per_dimension.3": 2.0}
+    )
     assert tags == {"metric.test.kl": "1.5"}
 
 

@@ -14,11 +14,15 @@ logger = logging.getLogger(__name__)
 
 
 def metric_tags(metrics: dict[str, float]) -> dict[str, str]:
-    """Run metrics as model version tags (finite values only, as text)."""
+    """A run's summary metrics as model version tags, as text.
+
+    Per-dimension entries (``test.kl_per_dimension.3``) and non-finite values are
+    left to the run itself.
+    """
     return {
         f"metric.{name}": repr(float(value))
         for name, value in sorted(metrics.items())
-        if math.isfinite(value)
+        if math.isfinite(value) and not name.rsplit(".", 1)[-1].isdigit()
     }
 
 
