@@ -155,6 +155,23 @@ def project_copy(tmp_path: Path) -> Path:
     return make_project_copy(tmp_path / "cli-project")
 
 
+def kedro_command(*args: str) -> list[str]:
+    """``kedro <args>`` from this environment."""
+    return [str(Path(sys.executable).with_name("kedro")), *args]
+
+
+def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a CLI run: MLflow tracks into the project folder's own
+    store unless ``extra`` sets ``MLFLOW_TRACKING_URI``."""
+    inherited = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return {
+        **inherited,
+        "COLUMNS": "200",
+        "VAE_PIPELINE_TRACEBACK": "",
+        **(extra or {}),
+    }
+
+
 def kedro_cli(
     project: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -163,13 +180,10 @@ def kedro_cli(
     MLflow tracks into the project folder's own store unless ``env`` sets
     ``MLFLOW_TRACKING_URI``.
     """
-    kedro = Path(sys.executable).with_name("kedro")
-    inherited = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env = {**inherited, "COLUMNS": "200", "VAE_PIPELINE_TRACEBACK": "", **(env or {})}
     return subprocess.run(
-        [str(kedro), *args],
+        kedro_command(*args),
         cwd=project,
-        env=env,
+        env=cli_env(env),
         capture_output=True,
         text=True,
         timeout=600,

@@ -20,7 +20,12 @@ from kedro.framework.cli.project import run as kedro_run
 from kedro.io import DatasetError
 from kedro.validation import ParameterValidationError
 
-from vae_pipeline.errors import InputDataError, TrackingError, TrainingError
+from vae_pipeline.errors import (
+    InputDataError,
+    RunSkipped,
+    TrackingError,
+    TrainingError,
+)
 
 USER_ERRORS = (
     InputDataError,
@@ -80,6 +85,9 @@ def _report_user_errors(callback: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return callback(*args, **kwargs)
+        except RunSkipped as skipped:
+            click.echo(f"Nothing done: {skipped}", err=True)
+            return None
         except USER_ERRORS as error:
             if os.environ.get("VAE_PIPELINE_TRACEBACK"):
                 raise

@@ -18,3 +18,15 @@ class TrainingError(RuntimeError):
 class TrackingError(RuntimeError):
     """MLflow tracking or the model registry cannot be used, such as a tracking
     server that does not answer; the message names the URI."""
+
+
+class RunSkipped(Exception):  # noqa: N818 (not an error: a run with nothing to do)
+    """A run that has nothing to do; ``kedro run`` reports it and exits 0."""
+
+
+class NothingToRetrain(RunSkipped):
+    """No new partitions since the last successful retraining."""
+
+
+class RetrainingInProgress(RunSkipped):
+    """Another retraining run holds the lock."""

@@ -5,10 +5,13 @@ https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration""
 from omegaconf.resolvers import oc
 
 from vae_pipeline.pipeline_registry import DEFAULT_PIPELINES
-from vae_pipeline.tracking.hooks import ModelTrackingHooks
+from vae_pipeline.tracking.hooks import ModelTrackingHooks, RetrainingGuardHooks
 
 # Hooks run Last-In-First-Out: kedro-mlflow's, registered after these, run first.
-HOOKS = (ModelTrackingHooks(default_pipelines=DEFAULT_PIPELINES),)
+HOOKS = (
+    RetrainingGuardHooks(),
+    ModelTrackingHooks(default_pipelines=DEFAULT_PIPELINES),
+)
 
 # Installed plugins for which to disable hook auto-registration.
 # DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)

@@ -9,15 +9,20 @@ the model. These hooks:
 - name the run after the pipelines it runs and tag it with the git commit, the
   Kedro run id and the Kedro version of the saved model;
 - register the logged model as a new version once the whole run has succeeded,
-  with the run's metrics as version tags; the first version becomes champion.
+  with the run's metrics as version tags; the first version becomes champion;
+- for ``retraining``: hold a lock for the run, skip it when there are no new
+  partitions, and once it has succeeded apply its promotion decision (champion or
+  challenger alias) and only then move the IncrementalDataset checkpoint.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import mlflow
@@ -27,10 +32,16 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import DataCatalog
 from kedro.pipeline import Pipeline
 from mlflow.entities import Param, RunStatus
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 from pydantic import BaseModel
 
-from vae_pipeline.errors import TrackingError
+from vae_pipeline.datasets.incoming import is_hidden
+from vae_pipeline.errors import (
+    NothingToRetrain,
+    RetrainingInProgress,
+    TrackingError,
+)
 from vae_pipeline.tracking.registry import (
     assign_alias,
     metric_tags,
@@ -44,9 +55,13 @@ SERVER_TIMEOUT_SECONDS = 5.0
 DEFAULT_REGISTRY = {
     "name": "vae_pipeline",
     "champion_alias": "champion",
+    "challenger_alias": "challenger",
     "tracked_model": "mlflow_vae_model",
     "kedro_model": "vae_model",
+    "incoming": "incoming_partitions",
 }
+RETRAINING = "retraining"
+DECISION = "promotion_decision"
 
 
 def redact(uri: str) -> str:
@@ -134,6 +149,40 @@ def run_name(pipeline_names: list[str] | None, default: tuple[str, ...]) -> str:
     return "+".join(sorted(names, key=position))
 
 
+class RetrainingLock:
+    """An exclusive, non-blocking lock file; the OS releases it if we die."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise RetrainingInProgress(
+                f"another retraining run ({holder}) holds {self.path}; "
+                "this one does nothing"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.truncate(0)
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
 class ModelTrackingHooks:
     """See the module docstring."""
 
@@ -144,6 +193,7 @@ class ModelTrackingHooks:
         self._save_version: str | None = None
         self._project_path: Path | None = None
         self._model_saved = False
+        self._decision: dict[str, Any] | None = None
 
     @hook_impl(tryfirst=True)
     def after_context_created(self, context: KedroContext) -> None:
@@ -158,7 +208,7 @@ class ModelTrackingHooks:
         globals_ = context.config_loader["globals"]
         self._registry = {**DEFAULT_REGISTRY, **globals_.get("model_registry", {})}
         self._project_path = context.project_path
-        self._run_id, self._model_saved = None, False
+        self._run_id, self._model_saved, self._decision = None, False, None
 
     @hook_impl
     def after_catalog_created(self, save_version: str, **kwargs: Any) -> None:
@@ -206,15 +256,27 @@ class ModelTrackingHooks:
             )
         if dataset_name == self._registry["tracked_model"]:
             self._model_saved = True
+        if dataset_name == DECISION:
+            self._decision = data
 
     @hook_impl
     def after_pipeline_run(
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
     ) -> None:
+        """Register the model, apply a promotion decision, then confirm new data.
+
+        Any failure removes the version registered here, leaves the aliases and
+        the IncrementalDataset checkpoint as they were and marks the run FAILED.
+        """
         if self._run_id is None or not self._model_saved:
             return
         client = MlflowClient()
         name = self._registry["name"]
+        champion_alias = self._registry["champion_alias"]
+        previous = {
+            alias: version_by_alias(client, name, alias)
+            for alias in (champion_alias, self._registry["challenger_alias"])
+        }
         version = None
         try:
             dataset = catalog.get(self._registry["tracked_model"])
@@ -229,17 +291,109 @@ class ModelTrackingHooks:
                     "kedro.run_id": run_params.get("run_id") or "",
                 },
             )
-            alias = self._registry["champion_alias"]
-            if version_by_alias(client, name, alias) is None:
-                assign_alias(client, version, alias)
+            if self._decision is not None:
+                self._apply_decision(client, version, self._decision)
+            elif previous[champion_alias] is None:
+                assign_alias(client, version, champion_alias)
+            if RETRAINING in (run_params.get("pipeline_names") or []):
+                catalog.confirm(self._registry["incoming"])
         except Exception as error:
-            # Leave the registry as it was and the run marked as failed.
-            if version is not None:
-                client.delete_model_version(name, version.version)
-            client.set_terminated(self._run_id, RunStatus.to_string(RunStatus.FAILED))
+            self._roll_back(client, version, previous)
             raise TrackingError(
                 f"could not register the model of MLflow run {self._run_id} "
                 f"as '{name}': {error}"
             ) from error
         finally:
-            self._run_id, self._model_saved = None, False
+            self._run_id, self._model_saved, self._decision = None, False, None
+
+    def _apply_decision(
+        self, client: MlflowClient, version: ModelVersion, decision: dict[str, Any]
+    ) -> None:
+        promoted = bool(decision["promote"])
+        alias = self._registry["champion_alias" if promoted else "challenger_alias"]
+        assign_alias(client, version, alias)
+        outcome = "champion" if promoted else "challenger"
+        client.set_model_version_tag(
+            version.name, version.version, "promotion", outcome
+        )
+        client.set_model_version_tag(
+            version.name, version.version, "promotion.reason", decision["reason"]
+        )
+        client.set_tag(self._run_id, "promotion", outcome)
+        client.set_tag(self._run_id, "promotion.reason", decision["reason"])
+        logger.info(
+            "Version %s is %s: %s", version.version, outcome, decision["reason"]
+        )
+
+    def _roll_back(
+        self,
+        client: MlflowClient,
+        version: ModelVersion | None,
+        previous: dict[str, ModelVersion | None],
+    ) -> None:
+        if version is not None:
+            client.delete_model_version(version.name, version.version)
+            for alias, earlier in previous.items():
+                if earlier is not None:
+                    assign_alias(client, earlier, alias)
+        client.set_terminated(self._run_id, RunStatus.to_string(RunStatus.FAILED))
+
+
+class RetrainingGuardHooks:
+    """One retraining at a time, and none without new data.
+
+    Runs before kedro-mlflow opens an MLflow run, so a skipped run leaves nothing
+    behind; releases the lock after everything else (registration included).
+    """
+
+    def __init__(self) -> None:
+        self._params: dict[str, Any] = {}
+        self._project_path: Path | None = None
+        self._incoming = DEFAULT_REGISTRY["incoming"]
+        self._lock: RetrainingLock | None = None
+
+    @hook_impl
+    def after_context_created(self, context: KedroContext) -> None:
+        self._params = context.params
+        self._project_path = context.project_path
+        registry = context.config_loader["globals"].get("model_registry", {})
+        self._incoming = registry.get("incoming", DEFAULT_REGISTRY["incoming"])
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
+    ) -> None:
+        """Retraining: take the lock and check for new data before anything runs.
+
+        Raising here (before kedro-mlflow's hook) leaves no MLflow run behind.
+        """
+        if RETRAINING not in (run_params.get("pipeline_names") or []):
+            return
+        params = self._params.get(RETRAINING) or {}
+        if isinstance(params, BaseModel):  # Kedro validates typed parameters
+            params = params.model_dump()
+        lock_file = Path(params.get("lock_file", "data/01_raw/incoming.lock"))
+        if not lock_file.is_absolute():
+            lock_file = (self._project_path or Path.cwd()) / lock_file
+        self._lock = RetrainingLock(lock_file)
+        self._lock.acquire()
+        incoming = catalog.load(self._incoming)
+        if not [pid for pid in incoming if not is_hidden(pid)]:
+            self._release_lock()
+            raise NothingToRetrain(
+                "no new partitions in data/01_raw/incoming since the last "
+                "retraining: nothing to do"
+            )
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    @hook_impl(trylast=True)
+    def after_pipeline_run(self) -> None:
+        self._release_lock()
+
+    @hook_impl(trylast=True)
+    def on_pipeline_error(self) -> None:
+        self._release_lock()

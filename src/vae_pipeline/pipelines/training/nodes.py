@@ -116,10 +116,23 @@ def _read_history(path: Path) -> dict[str, list[float]]:
     return history
 
 
+def _copy_weights(source: VAE, target: VAE) -> None:
+    shapes = [tuple(w.shape) for w in source.get_weights()]
+    expected = [tuple(w.shape) for w in target.get_weights()]
+    if shapes != expected:
+        raise TrainingError(
+            "cannot warm-start: the initial model's weights do not match "
+            "training.model (architecture, latent_dim or layer widths differ)"
+        )
+    target.set_weights(source.get_weights())
+
+
 def train_vae(
     train_split: ShardedArrays,
     validation_split: ShardedArrays,
     params: TrainingParams,
+    *,
+    initial_model: VAE | None = None,
 ) -> tuple[VAE, dict[str, list[float]]]:
     """Train a VAE on the training split, validated on the validation split.
 
@@ -132,12 +145,15 @@ def train_vae(
         train_split: Training images.
         validation_split: Validation images (early stopping on their loss).
         params: Training parameters.
+        initial_model: A trained VAE of the same architecture to start from (warm
+            start); None starts from a fresh initialisation.
 
     Returns:
         The trained model (best validation weights) and its per-epoch history.
 
     Raises:
-        TrainingError: When the loss became NaN or infinite.
+        TrainingError: When the loss became NaN or infinite, or the initial model
+            does not match ``training.model``.
     """
     keras.utils.set_random_seed(params.seed)
     if params.deterministic:
@@ -176,6 +192,8 @@ def train_vae(
         model = build_vae(
             train_split.image_shape, seed=params.seed, **params.model.model_dump()
         )
+        if initial_model is not None:
+            _copy_weights(initial_model, model)
         model.compile(
             optimizer=keras.optimizers.Adam(params.learning_rate),
             jit_compile=params.jit_compile,

@@ -1,0 +1,70 @@
+"""New raw data for retraining: one file of a partition under ``incoming/``.
+
+Used as the ``dataset`` of kedro-datasets' ``IncrementalDataset``: a batch of new
+data is a folder ``data/01_raw/incoming/<batch>/`` holding NPZ archives, an IDX
+images file (with its labels file), or images (in one sub-folder per class when
+labelled). Name batches so that they sort after the ones before them (a date,
+``2026-11-24``): IncrementalDataset picks up partitions that sort after its
+checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from kedro.io import AbstractDataset, DatasetError
+
+from vae_pipeline.errors import InputDataError
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    """A file of a new batch; read only when its batch is ingested."""
+
+    path: Path
+
+    def load_image(self) -> Any:
+        """The file as a PIL image (for image-folder batches)."""
+        from PIL import Image
+
+        with Image.open(self.path) as image:
+            image.load()
+            return image
+
+
+def batch_of(partition_id: str) -> str:
+    """The batch (first folder) of an incoming partition id."""
+    parts = PurePosixPath(partition_id).parts
+    if len(parts) < 2:  # noqa: PLR2004
+        raise InputDataError(
+            f"data/01_raw/incoming/{partition_id}: new data goes in a batch folder, "
+            "data/01_raw/incoming/<batch>/..."
+        )
+    return parts[0]
+
+
+def is_hidden(partition_id: str) -> bool:
+    """Dot-files and dot-folders (``.gitkeep``) are not data."""
+    return any(part.startswith(".") for part in PurePosixPath(partition_id).parts)
+
+
+class IncomingFileDataset(AbstractDataset[None, IncomingFile]):
+    """Read-only handle to one incoming file; see the module docstring."""
+
+    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None):
+        self._filepath = Path(filepath)
+        self.metadata = metadata
+
+    def load(self) -> IncomingFile:
+        return IncomingFile(self._filepath)
+
+    def save(self, data: None) -> None:
+        raise DatasetError("incoming data is read-only")
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}
+
+    def _exists(self) -> bool:
+        return self._filepath.is_file()

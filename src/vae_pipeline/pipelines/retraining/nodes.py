@@ -1,0 +1,386 @@
+"""Nodes of the retraining pipeline.
+
+New batches (folders under ``data/01_raw/incoming/``, picked up by
+IncrementalDataset) are validated like ingested data, scaled, and appended to the
+current training and validation splits; the test split stays as it is, so that
+every model is scored on the same held-out images. A challenger is trained (from
+the champion's weights, or afresh) and promoted only when its held-out negative
+ELBO beats the champion's by ``retraining.promotion_margin`` nats.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from vae_pipeline.datasets import ShardedArrays
+from vae_pipeline.datasets.image_sources import (
+    IDXFile,
+    IDXSource,
+    ImageChunk,
+    ImageFolderSource,
+    ImageSource,
+    NPZSource,
+)
+from vae_pipeline.datasets.incoming import IncomingFile, batch_of, is_hidden
+from vae_pipeline.errors import InputDataError
+from vae_pipeline.models import VAE
+from vae_pipeline.models.evaluation import summarize_latents
+from vae_pipeline.pipelines.data_ingestion.nodes import (
+    SourceProfile,
+    SplitStream,
+    profile_source,
+)
+from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
+from vae_pipeline.pipelines.evaluation.params import EvaluationParams
+from vae_pipeline.pipelines.retraining.params import RetrainingParams
+from vae_pipeline.pipelines.training.nodes import train_vae
+from vae_pipeline.pipelines.training.params import TrainingParams
+from vae_pipeline.tracking.champion import Champion
+
+logger = logging.getLogger(__name__)
+
+INCOMING = "data/01_raw/incoming"
+_IDX_IMAGES = re.compile(r"images-idx3-ubyte(\.gz)?$")
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+class _NumericLabels(ImageSource):
+    """An image folder's class indices turned back into its numeric folder names."""
+
+    def __init__(self, source: ImageFolderSource, batch: str) -> None:
+        self._source = source
+        self.kind = source.kind
+        names = source.label_names or []
+        if not all(name.isdigit() for name in names):
+            raise InputDataError(
+                f"{INCOMING}/{batch}: class folders must be numeric labels "
+                f"(0, 1, ...) to merge with the training data, got {names}"
+            )
+        self._labels = np.array([int(name) for name in names], dtype=np.int64)
+
+    @property
+    def description(self) -> str:
+        return self._source.description
+
+    @property
+    def label_names(self) -> list[str] | None:
+        return None
+
+    @property
+    def skipped(self) -> list[str]:
+        return self._source.skipped
+
+    def iter_chunks(self, chunk_size: int) -> Iterator[ImageChunk]:
+        for chunk in self._source.iter_chunks(chunk_size):
+            labels = None if chunk.labels is None else self._labels[chunk.labels]
+            yield ImageChunk(chunk.images, labels)
+
+
+def _batch_sources(
+    batch: str, files: dict[str, IncomingFile], params: IngestionParams
+) -> dict[str, ImageSource]:
+    sources: dict[str, ImageSource] = {}
+    images: dict[str, IncomingFile] = {}
+    label_files = {name for name in files if "labels-idx1-ubyte" in name}
+    unpaired_labels = set(label_files)
+    for name, file in sorted(files.items()):
+        suffix = PurePosixPath(name).suffix.lower()
+        if suffix == ".npz":
+            sources[f"{batch}/{name}"] = NPZSource(file.path)
+        elif _IDX_IMAGES.search(name):
+            labels_name = _IDX_IMAGES.sub(
+                lambda match: f"labels-idx1-ubyte{match.group(1) or ''}", name
+            )
+            labels = files.get(labels_name)
+            unpaired_labels.discard(labels_name)
+            sources[f"{batch}/{name}"] = IDXSource(
+                IDXFile(file.path), IDXFile(labels.path) if labels else None
+            )
+        elif suffix in _IMAGE_SUFFIXES:
+            images[name] = file
+        elif name not in label_files:
+            raise InputDataError(
+                f"{INCOMING}/{batch}/{name}: not new data (NPZ, IDX images and "
+                "labels, or image files)"
+            )
+    if unpaired_labels:
+        raise InputDataError(
+            f"{INCOMING}/{batch}/{sorted(unpaired_labels)[0]}: IDX labels without "
+            "their images file"
+        )
+    if images:
+        folder = params.image_folder
+        sources[f"{batch}/images"] = _NumericLabels(
+            ImageFolderSource(
+                {name: file.load_image for name, file in images.items()},
+                folder=f"{INCOMING}/{batch}",
+                image_size=tuple(folder.image_size) if folder.image_size else None,
+                color_mode=folder.color_mode,
+                skip_invalid=folder.skip_invalid,
+            ),
+            batch,
+        )
+    return sources
+
+
+def collect_incoming_sources(
+    partitions: dict[str, IncomingFile], params: IngestionParams
+) -> dict[str, ImageSource]:
+    """Group the new partitions into image sources, one per file or image folder.
+
+    Args:
+        partitions: New files by partition id (``<batch>/<path>``), from
+            IncrementalDataset.
+        params: Ingestion parameters (image folders' size and colour mode).
+
+    Returns:
+        Image sources by ``<batch>/<name>``, nothing read yet.
+
+    Raises:
+        InputDataError: No new data, or a file that is not data.
+    """
+    batches: dict[str, dict[str, IncomingFile]] = defaultdict(dict)
+    for partition_id, file in partitions.items():
+        if not is_hidden(partition_id):
+            batch = batch_of(partition_id)
+            batches[batch][partition_id[len(batch) + 1 :]] = file
+    if not batches:
+        raise InputDataError(f"{INCOMING}: no new batches to retrain on")
+    sources: dict[str, ImageSource] = {}
+    for batch, files in sorted(batches.items()):
+        sources |= _batch_sources(batch, files, params)
+    logger.info("New data: %s", ", ".join(sources))
+    return sources
+
+
+def validate_incoming_sources(
+    sources: dict[str, ImageSource],
+    current_train_split: ShardedArrays,
+    params: IngestionParams,
+) -> dict[str, SourceProfile]:
+    """Validate every new source as ingestion does, against the training data.
+
+    Args:
+        sources: New image sources.
+        current_train_split: The training split the new data joins.
+        params: Ingestion parameters.
+
+    Returns:
+        Each source's profile.
+
+    Raises:
+        InputDataError: A corrupt source, or images or labels that do not match
+            the training data.
+    """
+    profiles = {}
+    for name, source in sources.items():
+        profile = profile_source(source, params)
+        where = f"{INCOMING}/{name}"
+        if profile.image_shape != current_train_split.image_shape:
+            raise InputDataError(
+                f"{where}: images are {'x'.join(map(str, profile.image_shape))}, "
+                "the training data "
+                f"{'x'.join(map(str, current_train_split.image_shape))}"
+            )
+        if (profile.labels is not None) != current_train_split.has_labels:
+            raise InputDataError(
+                f"{where}: {'labelled' if profile.labels is not None else 'unlabelled'}"
+                " images cannot join "
+                f"{'labelled' if current_train_split.has_labels else 'unlabelled'} "
+                "training data"
+            )
+        profiles[name] = profile
+    return profiles
+
+
+@dataclass(frozen=True)
+class ConcatenatedArrays:
+    """Several array streams one after another (an ``ArrayStream``)."""
+
+    parts: tuple[Any, ...]
+
+    @property
+    def num_examples(self) -> int:
+        return sum(part.num_examples for part in self.parts)
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(self.parts[0].image_shape)
+
+    @property
+    def has_labels(self) -> bool:
+        return bool(self.parts[0].has_labels)
+
+    def iter_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        for part in self.parts:
+            yield from part.iter_chunks()
+
+
+def merge_training_data(
+    current_train_split: ShardedArrays,
+    current_validation_split: ShardedArrays,
+    sources: dict[str, ImageSource],
+    profiles: dict[str, SourceProfile],
+    ingestion: IngestionParams,
+    params: RetrainingParams,
+) -> tuple[ConcatenatedArrays, ConcatenatedArrays, dict[str, Any]]:
+    """Append the new images to the training and validation splits.
+
+    Each new source is split at random (``retraining.seed``) into validation
+    (``retraining.validation_fraction``) and training images, scaled as at
+    ingestion; the test split is left alone.
+
+    Returns:
+        The merged training and validation streams and a summary of the merge.
+    """
+    rng = np.random.default_rng(params.seed)
+    train_parts: list[Any] = [current_train_split]
+    validation_parts: list[Any] = [current_validation_split]
+    added: dict[str, dict[str, int]] = {}
+    for name, source in sources.items():
+        profile = profiles[name]
+        order = rng.permutation(profile.num_images)
+        cut = int(round(params.validation_fraction * profile.num_images))
+        for parts, indices in (
+            (validation_parts, order[:cut]),
+            (train_parts, order[cut:]),
+        ):
+            if len(indices):
+                parts.append(
+                    SplitStream(
+                        source=source,
+                        indices=np.sort(indices),
+                        image_shape=profile.image_shape,
+                        has_labels=profile.labels is not None,
+                        chunk_size=ingestion.chunk_size,
+                        binarize=ingestion.binarize,
+                        binarize_threshold=ingestion.binarize_threshold,
+                        seed=ingestion.split.seed,
+                    )
+                )
+        added[name] = {
+            "images": profile.num_images,
+            "train": profile.num_images - cut,
+            "validation": cut,
+            "raw_sha256": profile.raw_sha256,
+        }
+    train = ConcatenatedArrays(tuple(train_parts))
+    validation = ConcatenatedArrays(tuple(validation_parts))
+    summary = {
+        "added": added,
+        "train": {"before": len(current_train_split), "after": train.num_examples},
+        "validation": {
+            "before": len(current_validation_split),
+            "after": validation.num_examples,
+        },
+    }
+    logger.info(
+        "Training data: %d -> %d images, validation %d -> %d",
+        len(current_train_split),
+        train.num_examples,
+        len(current_validation_split),
+        validation.num_examples,
+    )
+    return train, validation, summary
+
+
+def retrain_vae(
+    train_split: ShardedArrays,
+    validation_split: ShardedArrays,
+    training: TrainingParams,
+    champion: Champion,
+    params: RetrainingParams,
+) -> tuple[VAE, dict[str, list[float]]]:
+    """Train the challenger, from the champion's weights when ``warm_start``.
+
+    Returns:
+        The challenger and its per-epoch history.
+    """
+    initial = champion.model if params.warm_start else None
+    logger.info(
+        "Training the challenger %s",
+        f"from champion version {champion.version}" if initial else "from scratch",
+    )
+    return train_vae(train_split, validation_split, training, initial_model=initial)
+
+
+def score_champion(
+    champion: Champion, test_split: ShardedArrays, params: EvaluationParams
+) -> dict[str, Any]:
+    """The champion's held-out negative ELBO, measured now on the same test split
+    and with the same estimator as the challenger's.
+
+    Returns:
+        ``version`` and ``negative_elbo`` (nats per image); both None when there
+        is no champion yet.
+    """
+    if champion.model is None:
+        return {"version": None, "negative_elbo": None}
+    summary = summarize_latents(
+        champion.model,
+        test_split.images(),
+        num_samples=params.elbo_samples,
+        seed=params.seed,
+    )
+    return {
+        "version": champion.version,
+        "negative_elbo": float(summary.negative_elbo.mean()),
+    }
+
+
+def decide_promotion(
+    evaluation_metrics: dict[str, Any],
+    champion_score: dict[str, Any],
+    params: RetrainingParams,
+) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+    """Promote the challenger when it beats the champion by the margin.
+
+    Args:
+        evaluation_metrics: The challenger's metrics on the test split.
+        champion_score: The champion's version and negative ELBO on it.
+        params: Retraining parameters (``promotion_margin``).
+
+    Returns:
+        The decision with both scores and the reason, and the same as MLflow
+        metrics (``promotion.*``).
+    """
+    challenger = float(evaluation_metrics["negative_elbo"])
+    champion_negative_elbo = champion_score["negative_elbo"]
+    champion_version = champion_score["version"]
+    margin = params.promotion_margin
+    if champion_negative_elbo is None:
+        promote = True
+        reason = "no champion yet: the first model becomes champion"
+    else:
+        improvement = champion_negative_elbo - challenger
+        promote = improvement > margin
+        reason = (
+            f"held-out negative ELBO {challenger:.3f} vs champion "
+            f"v{champion_version} {champion_negative_elbo:.3f}: "
+            f"{'better' if improvement > 0 else 'not better'} by {improvement:.3f} "
+            f"nats, {'more' if promote else 'not more'} than the margin {margin:g}"
+        )
+    decision = {
+        "promote": promote,
+        "challenger_negative_elbo": challenger,
+        "champion_negative_elbo": champion_negative_elbo,
+        "champion_version": champion_version,
+        "margin": margin,
+        "reason": reason,
+    }
+    logger.info("Promotion: %s (%s)", "yes" if promote else "no", reason)
+    metrics = {
+        "challenger_negative_elbo": {"step": 0, "value": challenger},
+        "promoted": {"step": 0, "value": float(promote)},
+    }
+    if champion_negative_elbo is not None:
+        metrics["champion_negative_elbo"] = {"step": 0, "value": champion_negative_elbo}
+    return decision, metrics
