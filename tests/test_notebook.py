@@ -1,0 +1,51 @@
+"""notebooks/latent_space.ipynb runs top to bottom on the embedded default."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbclient
+import nbformat
+import pytest
+
+from tests.conftest import PROJECT_ROOT, kedro_cli, make_project_copy
+
+NOTEBOOK = PROJECT_ROOT / "notebooks" / "latent_space.ipynb"
+FIGURE_CELLS = 5  # scatter, manifold, interpolation, reconstructions, posteriors
+
+
+def test_notebook_is_committed_without_outputs():
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(notebook)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+
+
+@pytest.fixture(scope="module")
+def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = make_project_copy(tmp_path_factory.mktemp("notebook") / "project")
+    result = kedro_cli(root, "run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (root / "notebooks").mkdir()
+    shutil.copy(NOTEBOOK, root / "notebooks")
+    return root
+
+
+def test_notebook_executes_and_draws_every_figure(trained_project, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    folder = trained_project / "notebooks"
+    notebook = nbformat.read(folder / NOTEBOOK.name, as_version=4)
+    nbclient.NotebookClient(
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(folder)}},
+    ).execute()
+    outputs = [
+        o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs
+    ]
+    assert not [o for o in outputs if o.output_type == "error"]
+    figures = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(figures) == FIGURE_CELLS
