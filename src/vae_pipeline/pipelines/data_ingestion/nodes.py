@@ -302,6 +302,35 @@ def split_dataset(
     return plan
 
 
+def split_stream(
+    source: ImageSource,
+    profile: SourceProfile,
+    indices: np.ndarray,
+    params: IngestionParams,
+) -> SplitStream:
+    """The scaled (and binarized, as configured) images of a source at ``indices``.
+
+    Args:
+        source: A validated source.
+        profile: Its profile.
+        indices: Sorted source indices of the images to take.
+        params: Ingestion parameters (chunk size, binarization, split seed).
+
+    Returns:
+        A lazy stream, read chunk by chunk when saved.
+    """
+    return SplitStream(
+        source=source,
+        indices=indices,
+        image_shape=profile.image_shape,
+        has_labels=profile.labels is not None,
+        chunk_size=params.chunk_size,
+        binarize=params.binarize,
+        binarize_threshold=params.binarize_threshold,
+        seed=params.split.seed,
+    )
+
+
 def build_model_input(
     source: ImageSource,
     profile: SourceProfile,
@@ -320,19 +349,7 @@ def build_model_input(
         Train, validation and test streams (written shard by shard when saved)
         and a JSON-serialisable summary of the ingestion.
     """
-    streams = [
-        SplitStream(
-            source=source,
-            indices=plan[name],
-            image_shape=profile.image_shape,
-            has_labels=profile.labels is not None,
-            chunk_size=params.chunk_size,
-            binarize=params.binarize,
-            binarize_threshold=params.binarize_threshold,
-            seed=params.split.seed,
-        )
-        for name in SPLITS
-    ]
+    streams = [split_stream(source, profile, plan[name], params) for name in SPLITS]
     summary: dict[str, Any] = {
         "source": profile.kind,
         "description": profile.description,

@@ -35,8 +35,8 @@ from vae_pipeline.models import VAE
 from vae_pipeline.models.evaluation import summarize_latents
 from vae_pipeline.pipelines.data_ingestion.nodes import (
     SourceProfile,
-    SplitStream,
     profile_source,
+    split_stream,
 )
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
 from vae_pipeline.pipelines.evaluation.params import EvaluationParams
@@ -254,18 +254,7 @@ def merge_training_data(
             (train_parts, order[cut:]),
         ):
             if len(indices):
-                parts.append(
-                    SplitStream(
-                        source=source,
-                        indices=np.sort(indices),
-                        image_shape=profile.image_shape,
-                        has_labels=profile.labels is not None,
-                        chunk_size=ingestion.chunk_size,
-                        binarize=ingestion.binarize,
-                        binarize_threshold=ingestion.binarize_threshold,
-                        seed=ingestion.split.seed,
-                    )
-                )
+                parts.append(split_stream(source, profile, np.sort(indices), ingestion))
         added[name] = {
             "images": profile.num_images,
             "train": profile.num_images - cut,
