@@ -20,7 +20,9 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -29,7 +31,7 @@ import mlflow
 import requests
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
-from kedro.io import DataCatalog
+from kedro.io import AbstractVersionedDataset, DataCatalog
 from kedro.pipeline import Pipeline
 from mlflow.entities import Param, RunStatus
 from mlflow.entities.model_registry import ModelVersion
@@ -351,6 +353,8 @@ class RetrainingGuardHooks:
         self._project_path: Path | None = None
         self._incoming = DEFAULT_REGISTRY["incoming"]
         self._lock: RetrainingLock | None = None
+        self._catalog: DataCatalog | None = None
+        self._written: list[Path] = []
 
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
@@ -377,6 +381,7 @@ class RetrainingGuardHooks:
             lock_file = (self._project_path or Path.cwd()) / lock_file
         self._lock = RetrainingLock(lock_file)
         self._lock.acquire()
+        self._catalog, self._written = catalog, []
         incoming = catalog.load(self._incoming)
         if not [pid for pid in incoming if not is_hidden(pid)]:
             self._release_lock()
@@ -390,10 +395,40 @@ class RetrainingGuardHooks:
             self._lock.release()
             self._lock = None
 
-    @hook_impl(trylast=True)
-    def after_pipeline_run(self) -> None:
-        self._release_lock()
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
+        """Remember the version folders a retraining run writes."""
+        if self._lock is None:
+            return
+        dataset = self._catalog.get(dataset_name) if self._catalog else None
+        version = getattr(dataset, "_version", None)
+        if isinstance(dataset, AbstractVersionedDataset) and version:
+            folder = Path(str(dataset._get_versioned_path(version.save))).parent
+            if folder.name == version.save:
+                self._written.append(folder)
+
+    def _remove_written(self) -> None:
+        """A failed retraining leaves no new versions behind: the next run must
+        merge the new batches into the same training data again, not into the
+        half-merged splits of this one."""
+        for folder in self._written:
+            shutil.rmtree(folder, ignore_errors=True)
+            logger.info("Removed %s, written by the failed retraining run", folder)
+        self._written = []
+
+    @hook_impl(wrapper=True)
+    def after_pipeline_run(self) -> Iterator[None]:
+        """Around the other hooks: registration can fail too."""
+        try:
+            return (yield)
+        except BaseException:
+            self._remove_written()
+            raise
+        finally:
+            self._written = []
+            self._release_lock()
 
     @hook_impl(trylast=True)
     def on_pipeline_error(self) -> None:
+        self._remove_written()
         self._release_lock()

@@ -8,6 +8,8 @@ checkpoint unchanged).
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -167,3 +169,32 @@ def test_5_a_corrupt_partition_fails_clearly_and_changes_nothing(project, client
     assert aliases(client) == aliases_before
     assert checkpoint(project) == "2026-11-25/digits.npz"
     assert len(sorted((project / "data/05_model_input/train").iterdir())) == 3
+
+
+def test_6_a_run_failing_after_the_merge_leaves_no_new_versions(project, client):
+    shutil.rmtree(project / INCOMING / "2026-11-26")  # the corrupt batch
+    write_batch(project, "2026-11-27", seed=3)
+    splits = project / "data/05_model_input"
+    before = {
+        name: sorted((splits / name).iterdir()) for name in ("train", "validation")
+    }
+    result = kedro_cli(
+        project, "run", "--pipelines", "retraining", "--params",
+        "training.learning_rate=1e12",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "training diverged" in result.stderr.strip().splitlines()[-1]
+    after = {
+        name: sorted((splits / name).iterdir()) for name in ("train", "validation")
+    }
+    assert after == before
+    assert versions(client) == [1, 2, 3]
+    assert checkpoint(project) == "2026-11-25/digits.npz"
+    assert (project / "data/01_raw/incoming.lock").read_text() == ""
+    # The batch is merged into the same training data when the run succeeds.
+    assert retrain(project).returncode == 0
+    assert checkpoint(project) == "2026-11-27/digits.npz"
+    latest = sorted((splits / "train").iterdir())[-1]
+    manifest = json.loads((latest / "train" / "manifest.json").read_text())
+    previous = json.loads((before["train"][-1] / "train" / "manifest.json").read_text())
+    assert manifest["num_examples"] == previous["num_examples"] + 270
