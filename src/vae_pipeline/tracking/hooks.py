@@ -196,6 +196,7 @@ class ModelTrackingHooks:
         self._project_path: Path | None = None
         self._model_saved = False
         self._decision: dict[str, Any] | None = None
+        self._logged_params: set[str] = set()
 
     @hook_impl(tryfirst=True)
     def after_context_created(self, context: KedroContext) -> None:
@@ -224,6 +225,7 @@ class ModelTrackingHooks:
         if run is None:  # tracking disabled for this pipeline
             return
         self._run_id = run.info.run_id
+        self._logged_params: set[str] = set()
         tags = {
             "mlflow.runName": run_name(
                 run_params.get("pipeline_names"), self._default_pipelines
@@ -240,9 +242,14 @@ class ModelTrackingHooks:
             return
         params: dict[str, str] = {}
         for name, value in inputs.items():
-            if name.startswith("params:") and isinstance(value, BaseModel):
+            if (
+                name.startswith("params:")
+                and name not in self._logged_params
+                and isinstance(value, BaseModel)
+            ):
                 params |= flat_params(value.model_dump(mode="json"), name[7:])
-        if params:
+                self._logged_params.add(name)
+        if params:  # once per parameter group, not once per node that reads it
             MlflowClient().log_batch(
                 self._run_id,
                 params=[Param(key, value) for key, value in params.items()],
