@@ -20,6 +20,8 @@ from kedro.pipeline import Pipeline
 from kedro.runner import SequentialRunner
 from mlflow.tracking import MlflowClient
 
+from vae_pipeline.params import P, merged
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MNIST_DIR = PROJECT_ROOT.parent / "shared" / "data" / "mnist"
 MNIST_IMAGES = MNIST_DIR / "t10k-images-idx3-ubyte.gz"
@@ -27,6 +29,25 @@ MNIST_LABELS = MNIST_DIR / "t10k-labels-idx1-ubyte.gz"
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@functools.cache
+def _base_parameters() -> dict[str, Any]:
+    loader = OmegaConfigLoader(
+        conf_source=str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="base"
+    )
+    return dict(loader["parameters"])
+
+
+def typed_params(model: type[P], group: str, **overrides: Any) -> P:
+    """A parameter group as the project ships it (``conf/base``, not a user's
+    ``conf/local``), with some values overridden, validated as ``model``."""
+    return model.model_validate(merged(_base_parameters()[group], overrides))
+
+
+def model_options(**overrides: Any) -> dict[str, Any]:
+    """``build_vae`` options: the project's ``training.model``, some overridden."""
+    return merged(_base_parameters()["training"]["model"], overrides)
 
 
 def project_config(key: str) -> dict[str, Any]:

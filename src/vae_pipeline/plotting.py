@@ -82,9 +82,11 @@ def latent_scatter(
     *,
     dims: tuple[int, int],
     title: str,
+    label_names: Sequence[str] | None = None,
     axis: plt.Axes | None = None,
 ) -> Figure:
-    """Posterior means in two latent dimensions, coloured by label."""
+    """Posterior means in two latent dimensions, coloured by label (named by
+    ``label_names[label]`` when given)."""
     figure = axis.figure if axis is not None else plt.figure(figsize=(6.5, 5.5))
     axis = axis or figure.add_subplot()
     x, y = z[:, dims[0]], z[:, dims[1]]
@@ -101,9 +103,14 @@ def latent_scatter(
                 s=6,
                 alpha=0.7,
                 color=colours(index % colours.N),
-                label=str(label),
+                label=label_names[label] if label_names else str(label),
             )
-        axis.legend(title="label", markerscale=3, fontsize=7, loc="best")
+        axis.legend(
+            title="class" if label_names else "label",
+            markerscale=3,
+            fontsize=7,
+            loc="best",
+        )
     axis.set_xlabel(f"z[{dims[0]}] (posterior mean)")
     axis.set_ylabel(f"z[{dims[1]}] (posterior mean)")
     axis.set_title(title)
@@ -231,14 +238,20 @@ def interpolation_strip(images: np.ndarray, *, title: str) -> Figure:
 
 
 def latent_comparison(
-    panels: Sequence[tuple[str, np.ndarray]], labels: np.ndarray | None, *, title: str
+    panels: Sequence[tuple[str, np.ndarray]],
+    labels: np.ndarray | None,
+    *,
+    title: str,
+    label_names: Sequence[str] | None = None,
 ) -> Figure:
     """Latent scatters of several models side by side (first two dimensions)."""
     figure, axes = plt.subplots(
         1, len(panels), figsize=(5.2 * len(panels), 4.8), squeeze=False
     )
     for axis, (name, z) in zip(axes[0], panels, strict=True):
-        latent_scatter(z, labels, dims=(0, 1), title=name, axis=axis)
+        latent_scatter(
+            z, labels, dims=(0, 1), title=name, label_names=label_names, axis=axis
+        )
         axis.add_patch(plt.Circle((0, 0), 2, fill=False, linestyle="--", color="0.4"))
     figure.suptitle(title + " (dashed: 2σ circle of the N(0, I) prior)")
     figure.tight_layout()

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 
+from tests.conftest import model_options
 from vae_pipeline.models import build_vae
 from vae_pipeline.models.evaluation import (
     active_units,
@@ -107,7 +108,9 @@ def trained_vae():
     keras.utils.set_random_seed(0)
     images = RNG.random((512, 8, 8, 1)) < np.linspace(0.1, 0.9, 64).reshape(1, 8, 8, 1)
     images = images.astype(np.float32)
-    model = build_vae((8, 8, 1), latent_dim=3, hidden_units=[64], seed=0)
+    model = build_vae(
+        (8, 8, 1), seed=0, **model_options(latent_dim=3, hidden_units=[64])
+    )
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     model.fit(images, epochs=15, batch_size=64, verbose=0)
     return model, images[:200]

@@ -10,6 +10,7 @@ import pytest
 from kedro.io import Version
 from kedro_datasets.tensorflow import TensorFlowModelDataset
 
+from tests.conftest import model_options
 from vae_pipeline.models import (
     Sampling,
     bernoulli_nll,
@@ -79,7 +80,7 @@ def test_closed_form_kl_matches_monte_carlo():
 @pytest.mark.parametrize("architecture", ["dense", "conv"])
 @pytest.mark.parametrize("shape", [(8, 8, 1), (28, 28, 1), (12, 10, 3)])
 def test_architectures_are_sized_from_the_input(architecture, shape):
-    model = build_vae(shape, latent_dim=3, architecture=architecture)
+    model = build_vae(shape, **model_options(latent_dim=3, architecture=architecture))
     x = RNG.random((2, *shape)).astype(np.float32)
     outputs = model(x)
     assert tuple(outputs["z_mean"].shape) == (2, 3)
@@ -92,7 +93,7 @@ def test_architectures_are_sized_from_the_input(architecture, shape):
 def test_loss_is_reconstruction_plus_beta_kl():
     x = RNG.random((64, 8, 8, 1)).astype(np.float32)
     for beta in (0.0, 1.0, 4.0):
-        model = build_vae((8, 8, 1), latent_dim=2, beta=beta, seed=0)
+        model = build_vae((8, 8, 1), seed=0, **model_options(latent_dim=2, beta=beta))
         model.compile(optimizer=keras.optimizers.Adam(0.0))
         logs = model.evaluate(x, batch_size=64, verbose=0, return_dict=True)
         assert logs["loss"] == pytest.approx(
@@ -102,7 +103,9 @@ def test_loss_is_reconstruction_plus_beta_kl():
 
 def test_kl_only_variant_ignores_reconstruction():
     x = RNG.random((64, 8, 8, 1)).astype(np.float32)
-    model = build_vae((8, 8, 1), latent_dim=2, reconstruction_weight=0.0, seed=0)
+    model = build_vae(
+        (8, 8, 1), seed=0, **model_options(latent_dim=2, reconstruction_weight=0.0)
+    )
     model.compile(optimizer=keras.optimizers.Adam(0.0))
     logs = model.evaluate(x, batch_size=64, verbose=0, return_dict=True)
     assert logs["loss"] == pytest.approx(logs["kl"], rel=1e-5)
@@ -116,7 +119,7 @@ def test_kl_only_variant_ignores_reconstruction():
     ],
 )
 def test_save_and_load_through_kedro_gives_identical_outputs(tmp_path, options):
-    model = build_vae((8, 8, 1), latent_dim=4, seed=7, **options)
+    model = build_vae((8, 8, 1), seed=7, **model_options(latent_dim=4, **options))
     model.compile(optimizer="adam")
     x = RNG.random((16, 8, 8, 1)).astype(np.float32)
     model.fit(x, epochs=1, batch_size=8, verbose=0)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from mlflow.models import Model
 
+from tests.conftest import model_options
 from vae_pipeline.models import VAE, build_vae
 from vae_pipeline.tracking import vae_flavor
 
@@ -22,7 +23,11 @@ LATENT_DIM = 3
 
 @pytest.fixture(scope="module")
 def vae() -> VAE:
-    model = build_vae(IMAGE_SHAPE, seed=0, latent_dim=LATENT_DIM, hidden_units=[16])
+    model = build_vae(
+        IMAGE_SHAPE,
+        seed=0,
+        **model_options(latent_dim=LATENT_DIM, hidden_units=[16]),
+    )
     model(np.zeros((1, *IMAGE_SHAPE), np.float32))
     return model
 

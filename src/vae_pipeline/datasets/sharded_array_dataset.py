@@ -46,6 +46,12 @@ class ArrayStream(Protocol):
     def iter_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]: ...
 
 
+def label_names_of(stream: Any) -> list[str] | None:
+    """A stream's or split's class names by label, when it has any."""
+    names = getattr(stream, "label_names", None)
+    return list(names) if names else None
+
+
 @dataclass(frozen=True)
 class InMemoryArrays:
     """An :class:`ArrayStream` over arrays already in memory."""
@@ -53,6 +59,7 @@ class InMemoryArrays:
     images: np.ndarray
     labels: np.ndarray | None = None
     chunk_size: int = 8192
+    label_names: list[str] | None = None
 
     @property
     def num_examples(self) -> int:
@@ -92,6 +99,7 @@ class ShardedArrays:
         self.num_examples: int = manifest["num_examples"]
         self.image_shape: tuple[int, ...] = tuple(manifest["image_shape"])
         self.has_labels: bool = manifest["label_dtype"] is not None
+        self.label_names: list[str] | None = manifest.get("label_names")
         self.shards = [
             Shard(
                 images=directory / shard["images"],
@@ -354,6 +362,7 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
             "image_shape": list(image_shape),
             "image_dtype": IMAGE_DTYPE.str,
             "label_dtype": LABEL_DTYPE.str if writer.has_labels else None,
+            "label_names": label_names_of(stream) if writer.has_labels else None,
             "shards": writer.shards,
         }
         (directory / MANIFEST).write_text(json.dumps(manifest, indent=2), "utf-8")

@@ -38,10 +38,10 @@ def build_encoder(
     input_shape: Sequence[int],
     latent_dim: int,
     *,
-    architecture: Architecture = "dense",
-    hidden_units: Sequence[int] = (512, 256),
-    conv_filters: Sequence[int] = (32, 64),
-    activation: str = "relu",
+    architecture: Architecture,
+    hidden_units: Sequence[int],
+    conv_filters: Sequence[int],
+    activation: str,
 ) -> keras.Model:
     """Build the encoder: image -> (z_mean, z_log_var).
 
@@ -81,10 +81,10 @@ def build_decoder(
     output_shape: Sequence[int],
     latent_dim: int,
     *,
-    architecture: Architecture = "dense",
-    hidden_units: Sequence[int] = (512, 256),
-    conv_filters: Sequence[int] = (32, 64),
-    activation: str = "relu",
+    architecture: Architecture,
+    hidden_units: Sequence[int],
+    conv_filters: Sequence[int],
+    activation: str,
 ) -> keras.Model:
     """Build the decoder: z -> parameters of p(x|z), the encoder mirrored.
 

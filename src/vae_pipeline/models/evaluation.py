@@ -156,10 +156,13 @@ def summarize_latents(
     return LatentSummary(mean, log_var, nll / num_samples, kl)
 
 
-def active_units(
-    z_mean: np.ndarray, *, threshold: float = 0.01
-) -> tuple[int, np.ndarray]:
+def active_units(z_mean: np.ndarray, *, threshold: float) -> tuple[int, np.ndarray]:
     """Dimensions whose posterior mean varies over the data (Burda et al. 2016).
+
+    Dimension j is active when ``Var_x(E_q[z_j | x]) > threshold`` (0.01 in the
+    paper). The criterion says nothing of how much information a dimension
+    carries: read it beside the KL per dimension, which can be small (a few
+    hundredths of a nat) for a dimension that just passes the threshold.
 
     Returns:
         The number of active dimensions and each dimension's variance of the mean.

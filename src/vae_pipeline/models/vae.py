@@ -88,11 +88,11 @@ class VAE(keras.Model):
         encoder: keras.Model,
         decoder: keras.Model,
         *,
-        beta: float = 1.0,
-        reconstruction_weight: float = 1.0,
-        likelihood: Likelihood = "bernoulli",
-        gaussian_sigma: float = 1.0,
-        learn_sigma: bool = False,
+        beta: float,
+        reconstruction_weight: float,
+        likelihood: Likelihood,
+        gaussian_sigma: float,
+        learn_sigma: bool,
         seed: int | None = None,
         **kwargs: Any,
     ) -> None:
@@ -198,22 +198,24 @@ def build_vae(
     image_shape: Sequence[int],
     *,
     latent_dim: int,
-    architecture: Architecture = "dense",
-    hidden_units: Sequence[int] = (512, 256),
-    decoder_units: Sequence[int] | None = None,
-    conv_filters: Sequence[int] = (32, 64),
-    activation: str = "relu",
-    beta: float = 1.0,
-    reconstruction_weight: float = 1.0,
-    likelihood: Likelihood = "bernoulli",
-    gaussian_sigma: float = 1.0,
-    learn_sigma: bool = False,
+    architecture: Architecture,
+    hidden_units: Sequence[int],
+    decoder_units: Sequence[int] | None,
+    conv_filters: Sequence[int],
+    activation: str,
+    beta: float,
+    reconstruction_weight: float,
+    likelihood: Likelihood,
+    gaussian_sigma: float,
+    learn_sigma: bool,
     seed: int | None = None,
 ) -> VAE:
     """Build a VAE for images of ``image_shape`` (height, width, channels).
 
     ``hidden_units`` are the encoder's dense widths; the decoder mirrors them
-    unless ``decoder_units`` (from z outwards) are given.
+    when ``decoder_units`` (from z outwards) is None. Every option is required:
+    the project's values live in ``conf/base/parameters_training.yml`` (the
+    ``training.model`` group), not here.
 
     Returns:
         An uncompiled :class:`VAE` with ``encoder`` and ``decoder`` sub-models.

@@ -10,8 +10,12 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
-from tests.conftest import kedro_cli, written_files
-from tests.pipelines.data_ingestion.test_pipeline import _folder_catalog, idx_catalog
+from tests.conftest import kedro_cli, typed_params, written_files
+from tests.pipelines.data_ingestion.test_pipeline import (
+    _folder_catalog,
+    idx_catalog,
+    npz_catalog,
+)
 from vae_pipeline.datasets.image_sources import write_idx
 from vae_pipeline.errors import InputDataError
 from vae_pipeline.pipelines.data_ingestion import create_pipeline
@@ -34,7 +38,11 @@ def fails(make_catalog, run_pipeline, data_root):
             run_pipeline(
                 create_pipeline(),
                 catalog,
-                {"data_ingestion": IngestionParams.model_validate(params)},
+                {
+                    "data_ingestion": typed_params(
+                        IngestionParams, "data_ingestion", **params
+                    )
+                },
             )
         message = str(error.value)
         assert "\n" not in message
@@ -124,15 +132,6 @@ def test_idx_with_zero_images(fails, tmp_path):
     )
 
 
-def npz_catalog(path: Path) -> dict:
-    return {
-        "raw_npz": {
-            "type": "vae_pipeline.datasets.NPZImagesDataset",
-            "filepath": str(path),
-        }
-    }
-
-
 @pytest.fixture
 def npz_fails(fails, tmp_path):
     """Save arrays as an NPZ source and expect ingestion to fail on it."""
@@ -180,6 +179,16 @@ def test_npz_label_count_differs(npz_fails):
         r"{path}: 'y' has 19 labels for 20 images",
         x=images(20),
         y=np.zeros(19, dtype=np.int64),
+    )
+
+
+def test_label_names_that_do_not_cover_the_labels(fails, tmp_path):
+    np.savez(tmp_path / "data.npz", x=images(20), y=np.arange(20) % 3)
+    fails(
+        r"parameter data_ingestion.label_names: 2 names for labels 0 to 2 of ",
+        catalog_overrides=npz_catalog(tmp_path / "data.npz"),
+        source="npz",
+        label_names=["a", "b"],
     )
 
 
@@ -255,7 +264,7 @@ def test_split_that_leaves_a_split_empty(fails, tmp_path):
 )
 def test_bad_parameters_are_rejected(params, match):
     with pytest.raises(ValidationError, match=match):
-        IngestionParams.model_validate(params)
+        typed_params(IngestionParams, "data_ingestion", **params)
 
 
 # ------------------------------------------------------------ through the CLI

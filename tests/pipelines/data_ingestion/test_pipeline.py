@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import MNIST_IMAGES, MNIST_LABELS
+from tests.conftest import MNIST_IMAGES, MNIST_LABELS, typed_params
 from vae_pipeline.datasets.image_sources import write_idx
 from vae_pipeline.pipelines.data_ingestion import create_pipeline
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
@@ -22,7 +22,7 @@ def ingest(make_catalog, run_pipeline, *, catalog_overrides=None, **params):
     run_pipeline(
         create_pipeline(),
         catalog,
-        {"data_ingestion": IngestionParams.model_validate(params)},
+        {"data_ingestion": typed_params(IngestionParams, "data_ingestion", **params)},
     )
     return {
         name: catalog.load(name)
@@ -142,6 +142,31 @@ def test_npz_source_float_rgb(make_catalog, run_pipeline, tmp_path):
     np.testing.assert_allclose(
         np.sort(images.reshape(-1)), np.sort(x.astype(np.float32).reshape(-1))
     )
+
+
+def npz_catalog(path: Path) -> dict:
+    return {
+        "raw_npz": {
+            "type": "vae_pipeline.datasets.NPZImagesDataset",
+            "filepath": str(path),
+        }
+    }
+
+
+def test_label_names_name_the_classes_of_an_npz_source(
+    make_catalog, run_pipeline, tmp_path
+):
+    np.savez(tmp_path / "data.npz", x=RNG.random((40, 4, 4)), y=np.arange(40) % 2)
+    outputs = ingest(
+        make_catalog,
+        run_pipeline,
+        catalog_overrides=npz_catalog(tmp_path / "data.npz"),
+        source="npz",
+        label_names=["even", "odd"],
+    )
+    for name in ("train_split", "validation_split", "test_split"):
+        assert outputs[name].label_names == ["even", "odd"]
+    assert outputs["ingestion_summary"]["labels"]["label_names"] == ["even", "odd"]
 
 
 def _folder_catalog(folder: Path) -> dict:

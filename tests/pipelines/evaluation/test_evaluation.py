@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import build_catalog, copy_data_skeleton, run_in_memory
+from tests.conftest import (
+    _base_parameters,
+    build_catalog,
+    copy_data_skeleton,
+    run_in_memory,
+    typed_params,
+)
+from vae_pipeline.errors import InputDataError
 from vae_pipeline.pipelines import (
     data_ingestion,
     evaluation,
@@ -17,6 +24,7 @@ from vae_pipeline.pipelines import (
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
 from vae_pipeline.pipelines.evaluation.params import EvaluationParams
 from vae_pipeline.pipelines.generation.params import GenerationParams
+from vae_pipeline.pipelines.latent_comparison.nodes import variant_training_params
 from vae_pipeline.pipelines.training.params import TrainingParams
 
 FIGURES = (
@@ -46,12 +54,17 @@ def default_run(module_data_root):
         + generation.create_pipeline(),
         catalog,
         {
-            "data_ingestion": IngestionParams(),
-            "training": TrainingParams(
-                epochs=20, checkpoint_dir=str(module_data_root / "checkpoints")
+            "data_ingestion": typed_params(IngestionParams, "data_ingestion"),
+            "training": typed_params(
+                TrainingParams,
+                "training",
+                epochs=20,
+                checkpoint_dir=str(module_data_root / "checkpoints"),
             ),
-            "evaluation": EvaluationParams(iwae_samples=20),
-            "generation": GenerationParams(prior_grid=4, manifold_size=5),
+            "evaluation": typed_params(EvaluationParams, "evaluation", iwae_samples=20),
+            "generation": typed_params(
+                GenerationParams, "generation", prior_grid=4, manifold_size=5
+            ),
         },
     )
     return catalog, module_data_root
@@ -93,24 +106,50 @@ def test_generated_images_are_saved(default_run):
 
 def test_latent_comparison_draws_three_panels(make_catalog, run_pipeline, data_root):
     catalog = make_catalog()
-    variant = {"epochs": 3, "checkpoint_dir": str(data_root / "checkpoints")}
-    run_pipeline(
+    outputs = run_pipeline(
         data_ingestion.create_pipeline() + latent_comparison.create_pipeline(),
         catalog,
         {
-            "data_ingestion": IngestionParams(),
-            "latent_comparison.reconstruction_only": TrainingParams.model_validate(
-                {**variant, "model": {"latent_dim": 2, "beta": 0.0}}
+            "data_ingestion": typed_params(IngestionParams, "data_ingestion"),
+            "training": typed_params(
+                TrainingParams,
+                "training",
+                epochs=3,
+                checkpoint_dir=str(data_root / "checkpoints"),
             ),
-            "latent_comparison.kl_only": TrainingParams.model_validate(
-                {**variant, "model": {"latent_dim": 2, "reconstruction_weight": 0.0}}
-            ),
-            "latent_comparison.full_vae": TrainingParams.model_validate(
-                {**variant, "model": {"latent_dim": 2}}
-            ),
+            **{
+                f"latent_comparison.{name}": overrides
+                for name, overrides in _base_parameters()["latent_comparison"].items()
+            },
         },
     )
+    for name in latent_comparison.VARIANTS:  # training.epochs reached every variant
+        assert len(outputs[f"{name}.training_history"]["epoch"]) <= 3
     figure = list((data_root / "data/08_reporting").glob("latent_comparison.png/*/*"))
     assert len(figure) == 1
     with Image.open(figure[0]) as image:
         assert image.size[0] > 2 * image.size[1]  # three panels side by side
+
+
+@pytest.mark.parametrize("variant", latent_comparison.VARIANTS)
+def test_latent_comparison_variants_override_the_training_parameters(variant):
+    training_params = typed_params(
+        TrainingParams, "training", epochs=7, learning_rate=0.01
+    )
+    overrides = _base_parameters()["latent_comparison"][variant]
+    merged = variant_training_params(training_params, overrides, variant=variant)
+    assert merged.model.latent_dim == 2
+    assert (merged.epochs, merged.learning_rate) == (7, 0.01)
+    for name in training_params.model_dump():
+        if name not in overrides:
+            assert getattr(merged, name) == getattr(training_params, name), name
+    for name, value in training_params.model.model_dump().items():
+        if name not in overrides.get("model", {}):
+            assert getattr(merged.model, name) == value, name
+
+
+def test_a_bad_variant_override_names_the_parameter():
+    with pytest.raises(InputDataError, match=r"latent_comparison\.kl_only\.epochs"):
+        variant_training_params(
+            typed_params(TrainingParams, "training"), {"epochs": -1}, variant="kl_only"
+        )

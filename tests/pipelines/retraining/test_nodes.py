@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import typed_params
 from vae_pipeline.datasets.image_sources import IDXSource, NPZSource
 from vae_pipeline.datasets.incoming import IncomingFile
 from vae_pipeline.errors import InputDataError
@@ -30,7 +31,7 @@ def test_batches_group_npz_idx_pairs_and_ignore_hidden_files():
             "b2/new-images-idx3-ubyte.gz",
             "b2/new-labels-idx1-ubyte.gz",
         ),
-        IngestionParams(),
+        typed_params(IngestionParams, "data_ingestion"),
     )
     assert set(sources) == {"b1/a.npz", "b2/new-images-idx3-ubyte.gz"}
     assert isinstance(sources["b1/a.npz"], NPZSource)
@@ -48,14 +49,16 @@ def test_batches_group_npz_idx_pairs_and_ignore_hidden_files():
 )
 def test_what_is_not_new_data_is_named(names, message):
     with pytest.raises(InputDataError, match=message):
-        collect_incoming_sources(files(*names), IngestionParams())
+        collect_incoming_sources(
+            files(*names), typed_params(IngestionParams, "data_ingestion")
+        )
 
 
 def decide(challenger: float, champion: float | None, margin: float):
     decision, metrics = decide_promotion(
         {"negative_elbo": challenger},
         {"version": None if champion is None else "4", "negative_elbo": champion},
-        RetrainingParams(promotion_margin=margin),
+        typed_params(RetrainingParams, "retraining", promotion_margin=margin),
     )
     return decision, metrics
 

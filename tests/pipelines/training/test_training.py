@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import kedro_cli, written_files
+from tests.conftest import kedro_cli, typed_params, written_files
 from vae_pipeline.errors import TrainingError
 from vae_pipeline.pipelines import data_ingestion, training
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
@@ -34,8 +34,8 @@ def train(make_catalog, run_pipeline, data_root):
             data_ingestion.create_pipeline() + training.create_pipeline(),
             catalog,
             {
-                "data_ingestion": IngestionParams(),
-                "training": TrainingParams.model_validate(params),
+                "data_ingestion": typed_params(IngestionParams, "data_ingestion"),
+                "training": typed_params(TrainingParams, "training", **params),
             },
         )
         return catalog
@@ -110,7 +110,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
     model, history = train_vae(
         ShardedArrayDataset(filepath=f"{root}/train").load(),
         ShardedArrayDataset(filepath=f"{root}/validation").load(),
-        TrainingParams(epochs=2, strategy="mirrored", checkpoint_dir=f"{root}/ckpt"),
+        TrainingParams.model_validate_json(sys.argv[2]),
     )
     print(json.dumps({
         "replicas": model.distribute_strategy.num_replicas_in_sync,
@@ -124,7 +124,19 @@ MIRRORED_SCRIPT = textwrap.dedent(
 
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-c", MIRRORED_SCRIPT, str(tmp_path)],
+        [
+            sys.executable,
+            "-c",
+            MIRRORED_SCRIPT,
+            str(tmp_path),
+            typed_params(
+                TrainingParams,
+                "training",
+                epochs=2,
+                strategy="mirrored",
+                checkpoint_dir=str(tmp_path / "ckpt"),
+            ).model_dump_json(),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -220,7 +232,9 @@ def test_resumes_from_the_previous_checkpoint_when_the_latest_is_torn(
         dataset = ShardedArrayDataset(filepath=str(tmp_path / name))
         dataset.save(rng.random((count, 4, 4, 1)).astype(np.float32))
         splits.append(dataset.load())
-    params = TrainingParams(
+    params = typed_params(
+        TrainingParams,
+        "training",
         epochs=5,
         batch_size=16,
         min_steps_per_epoch=0,

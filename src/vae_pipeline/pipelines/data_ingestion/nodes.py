@@ -54,6 +54,7 @@ class SplitStream:
     indices: np.ndarray
     image_shape: tuple[int, ...]
     has_labels: bool
+    label_names: list[str] | None
     chunk_size: int
     binarize: str
     binarize_threshold: float
@@ -235,6 +236,8 @@ def profile_source(source: ImageSource, params: IngestionParams) -> SourceProfil
         count += len(images)
     if count == 0 or image_shape is None:
         raise InputDataError(f"{source.description}: input holds no images")
+    labels = np.concatenate(label_chunks) if has_labels else None
+    label_names = _label_names(source, labels, params)
     skipped = source.skipped
     if skipped:
         logger.warning(
@@ -249,11 +252,31 @@ def profile_source(source: ImageSource, params: IngestionParams) -> SourceProfil
         num_images=count,
         image_shape=image_shape,
         raw_dtype=str(raw_dtype),
-        labels=np.concatenate(label_chunks) if has_labels else None,
-        label_names=source.label_names,
+        labels=labels,
+        label_names=label_names,
         raw_sha256=digest.hexdigest(),
         skipped=skipped,
     )
+
+
+def _label_names(
+    source: ImageSource, labels: np.ndarray | None, params: IngestionParams
+) -> list[str] | None:
+    """``data_ingestion.label_names`` if set, else the source's own class names."""
+    names = params.label_names
+    if names is None:
+        return source.label_names
+    if labels is None:
+        raise InputDataError(
+            f"parameter data_ingestion.label_names: {source.description} has no "
+            "labels to name"
+        )
+    if labels.min() < 0 or labels.max() >= len(names):
+        raise InputDataError(
+            f"parameter data_ingestion.label_names: {len(names)} names for labels "
+            f"{labels.min()} to {labels.max()} of {source.description}"
+        )
+    return list(names)
 
 
 def split_dataset(
@@ -324,6 +347,7 @@ def split_stream(
         indices=indices,
         image_shape=profile.image_shape,
         has_labels=profile.labels is not None,
+        label_names=profile.label_names,
         chunk_size=params.chunk_size,
         binarize=params.binarize,
         binarize_threshold=params.binarize_threshold,

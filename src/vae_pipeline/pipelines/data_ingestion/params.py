@@ -15,11 +15,11 @@ _FRACTION_TOLERANCE = 1e-9
 class SplitParams(StrictParams):
     """Fractions of the images in each split; they may sum to less than 1."""
 
-    train: float = Field(default=0.8, gt=0, le=1)
-    validation: float = Field(default=0.1, gt=0, le=1)
-    test: float = Field(default=0.1, gt=0, le=1)
-    seed: int = 42
-    stratify: bool = True
+    train: float = Field(gt=0, le=1)
+    validation: float = Field(gt=0, le=1)
+    test: float = Field(gt=0, le=1)
+    seed: int
+    stratify: bool
 
     @model_validator(mode="after")
     def _fractions_sum_to_at_most_one(self) -> SplitParams:
@@ -38,21 +38,24 @@ class ImageFolderParams(StrictParams):
     """How images from a folder are decoded."""
 
     image_size: list[PositiveInt] | None = Field(
-        default=None,
         min_length=2,
         max_length=2,
         description="[height, width] to resize to; null keeps sizes (they must match)",
     )
-    color_mode: Literal["grayscale", "rgb"] = "grayscale"
-    skip_invalid: bool = False
+    color_mode: Literal["grayscale", "rgb"]
+    skip_invalid: bool
 
 
 class IngestionParams(StrictParams):
     """Parameters under ``data_ingestion`` in ``parameters_data_ingestion.yml``."""
 
-    source: SourceName = "digits"
-    image_folder: ImageFolderParams = ImageFolderParams()
-    binarize: Literal["none", "threshold", "bernoulli"] = "none"
-    binarize_threshold: float = Field(default=0.5, gt=0, lt=1)
-    chunk_size: PositiveInt = 4096
-    split: SplitParams = SplitParams()
+    source: SourceName
+    label_names: list[str] | None = Field(
+        min_length=1,
+        description="class names by label (0, 1, ...) for sources without them",
+    )
+    image_folder: ImageFolderParams
+    binarize: Literal["none", "threshold", "bernoulli"]
+    binarize_threshold: float = Field(gt=0, lt=1)
+    chunk_size: PositiveInt
+    split: SplitParams

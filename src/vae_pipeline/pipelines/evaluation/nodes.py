@@ -132,6 +132,7 @@ def compute_evaluation_metrics(
         "iwae_negative_log_likelihood": float(-iwae.mean()),
         "iwae_samples": params.iwae_samples,
         "active_units": count,
+        "active_unit_threshold": params.active_unit_threshold,
         "latent_dim": int(test_latents.z_mean.shape[1]),
         "posterior_mean_variance": variances.tolist(),
         "reconstruction_mse": float(np.mean(np.square(reconstructed - images))),
@@ -163,6 +164,7 @@ def plot_latent_scatter(
         test_split.labels(),
         dims=dims,
         title=f"Test set in latent space ({len(z)} images, highest-KL dimensions)",
+        label_names=test_split.label_names,
     )
 
 

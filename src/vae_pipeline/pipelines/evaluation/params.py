@@ -10,13 +10,13 @@ from vae_pipeline.params import StrictParams
 class EvaluationParams(StrictParams):
     """Parameters under ``evaluation`` in ``parameters_evaluation.yml``."""
 
-    iwae_samples: PositiveInt = 100
-    iwae_batch_size: PositiveInt = 100
-    iwae_sample_chunk: PositiveInt = 100
-    elbo_samples: PositiveInt = 10
-    active_unit_threshold: PositiveFloat = 0.01
-    knn_neighbors: PositiveInt = 5
-    knn_max_train_images: PositiveInt = 10_000
-    distribution_examples: PositiveInt = 4
-    reconstruction_examples: PositiveInt = 10
-    seed: int = 0
+    iwae_samples: PositiveInt
+    iwae_batch_size: PositiveInt
+    iwae_sample_chunk: PositiveInt
+    elbo_samples: PositiveInt
+    active_unit_threshold: PositiveFloat
+    knn_neighbors: PositiveInt
+    knn_max_train_images: PositiveInt
+    distribution_examples: PositiveInt
+    reconstruction_examples: PositiveInt
+    seed: int

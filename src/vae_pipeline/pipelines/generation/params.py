@@ -15,16 +15,12 @@ from vae_pipeline.params import StrictParams
 class GenerationParams(StrictParams):
     """Parameters under ``generation`` in ``parameters_generation.yml``."""
 
-    prior_grid: PositiveInt = 10
-    manifold_size: PositiveInt = 15
-    manifold_quantiles: list[float] = Field(
-        default=[0.05, 0.95], min_length=2, max_length=2
-    )
-    interpolation_steps: int = Field(default=10, ge=2)
-    interpolation_pair: list[NonNegativeInt] = Field(
-        default=[0, 1], min_length=2, max_length=2
-    )
-    seed: int = 0
+    prior_grid: PositiveInt
+    manifold_size: PositiveInt
+    manifold_quantiles: list[float] = Field(min_length=2, max_length=2)
+    interpolation_steps: int = Field(ge=2)
+    interpolation_pair: list[NonNegativeInt] = Field(min_length=2, max_length=2)
+    seed: int
 
     @model_validator(mode="after")
     def _quantiles_inside_0_1(self) -> GenerationParams:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -9,6 +11,24 @@ from vae_pipeline import plotting
 from vae_pipeline.datasets import ShardedArrays
 from vae_pipeline.models import VAE
 from vae_pipeline.models.evaluation import vae_encoder
+from vae_pipeline.params import with_overrides
+from vae_pipeline.pipelines.training.params import TrainingParams
+
+
+def variant_training_params(
+    training: TrainingParams, overrides: dict[str, Any], *, variant: str
+) -> TrainingParams:
+    """A variant's training parameters: ``params:training`` with its overrides.
+
+    Args:
+        training: The project's training parameters.
+        overrides: The variant's values, e.g. ``{"model": {"beta": 0.0}}``.
+        variant: The variant's name (in ``latent_comparison``), for errors.
+
+    Returns:
+        The merged, validated parameters.
+    """
+    return with_overrides(training, overrides, name=f"latent_comparison.{variant}")
 
 
 def encode_test_split(vae_model: VAE, test_split: ShardedArrays) -> np.ndarray:
@@ -49,4 +69,5 @@ def compare_latent_spaces(
         ],
         test_split.labels(),
         title="Test set in latent space by loss",
+        label_names=test_split.label_names,
     )

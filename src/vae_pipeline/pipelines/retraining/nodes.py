@@ -30,6 +30,7 @@ from vae_pipeline.datasets.image_sources import (
     NPZSource,
 )
 from vae_pipeline.datasets.incoming import IncomingFile, batch_of, is_hidden
+from vae_pipeline.datasets.sharded_array_dataset import label_names_of
 from vae_pipeline.errors import InputDataError
 from vae_pipeline.models import VAE
 from vae_pipeline.models.evaluation import summarize_latents
@@ -218,6 +219,10 @@ class ConcatenatedArrays:
     @property
     def has_labels(self) -> bool:
         return bool(self.parts[0].has_labels)
+
+    @property
+    def label_names(self) -> list[str] | None:
+        return label_names_of(self.parts[0])
 
     def iter_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         for part in self.parts:

@@ -22,36 +22,36 @@ Activation = Literal[
 class ModelParams(StrictParams):
     """Architecture and loss of the VAE."""
 
-    architecture: Literal["dense", "conv"] = "dense"
-    latent_dim: PositiveInt = 8
-    hidden_units: list[PositiveInt] = Field(default=[256, 128])
-    decoder_units: list[PositiveInt] | None = Field(default=[256, 512])
-    conv_filters: list[PositiveInt] = Field(default=[32, 64])
-    activation: Activation = "relu"
-    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
-    gaussian_sigma: PositiveFloat = 0.1
-    learn_sigma: bool = False
-    beta: NonNegativeFloat = 1.0
-    reconstruction_weight: NonNegativeFloat = 1.0
+    architecture: Literal["dense", "conv"]
+    latent_dim: PositiveInt
+    hidden_units: list[PositiveInt] = Field(min_length=1)
+    decoder_units: list[PositiveInt] | None = Field(min_length=1)
+    conv_filters: list[PositiveInt] = Field(min_length=1)
+    activation: Activation
+    likelihood: Literal["bernoulli", "gaussian"]
+    gaussian_sigma: PositiveFloat
+    learn_sigma: bool
+    beta: NonNegativeFloat
+    reconstruction_weight: NonNegativeFloat
 
 
 class TrainingParams(StrictParams):
     """Parameters under ``training`` in ``parameters_training.yml``."""
 
-    model: ModelParams = ModelParams()
-    epochs: PositiveInt = 100
-    batch_size: PositiveInt = 256
-    min_steps_per_epoch: NonNegativeInt = 25
-    learning_rate: PositiveFloat = 3e-3
-    kl_warmup_epochs: NonNegativeInt = 0
-    early_stopping_patience: PositiveInt = 3
-    reduce_lr_patience: NonNegativeInt = 0
-    shuffle_buffer: PositiveInt = 10_000
-    dynamic_binarization: bool = False
-    seed: int = 42
-    deterministic: bool = True
-    jit_compile: bool = True
-    strategy: Literal["default", "mirrored", "multi_worker_mirrored"] = "default"
-    checkpoint_dir: str = "data/06_models/checkpoints"
-    cache_in_memory_mb: NonNegativeInt = 1024
-    input_example_images: PositiveInt = 4
+    model: ModelParams
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    min_steps_per_epoch: NonNegativeInt
+    learning_rate: PositiveFloat
+    kl_warmup_epochs: NonNegativeInt
+    early_stopping_patience: PositiveInt
+    reduce_lr_patience: NonNegativeInt
+    shuffle_buffer: PositiveInt
+    dynamic_binarization: bool
+    seed: int
+    deterministic: bool
+    jit_compile: bool
+    strategy: Literal["default", "mirrored", "multi_worker_mirrored"]
+    checkpoint_dir: str
+    cache_in_memory_mb: NonNegativeInt
+    input_example_images: PositiveInt
