@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "src"))
@@ -32,6 +33,12 @@ sys.path.insert(0, str(PROJECT_ROOT / "src"))
 import keras  # noqa: E402
 
 from vae_pipeline.models import build_vae  # noqa: E402
+
+
+def project_model_options() -> dict:
+    """``training.model`` from conf/base (read as YAML: no Kedro on the device)."""
+    path = PROJECT_ROOT / "conf" / "base" / "parameters_training.yml"
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["training"]["model"]
 
 TRAIN_IMAGES = 8_000
 CONFIGS = {
@@ -89,10 +96,7 @@ def main() -> None:
         model = build_vae(
             train.shape[1:],
             seed=42,
-            architecture=config["architecture"],
-            latent_dim=8,
-            hidden_units=[256, 128],
-            decoder_units=[256, 512],
+            **{**project_model_options(), "architecture": config["architecture"]},
         )
         model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=True)
         timer = EpochTimer()

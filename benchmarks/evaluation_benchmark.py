@@ -67,6 +67,8 @@ def time_default_evaluation(workdir: Path) -> float:
 
 
 def iwae_throughput(workdir: Path) -> list[tuple[int, float, float]]:
+    from tests.conftest import typed_params
+
     import training_benchmark
     from vae_pipeline.datasets import ShardedArrayDataset
     from vae_pipeline.models.evaluation import (
@@ -84,7 +86,10 @@ def iwae_throughput(workdir: Path) -> list[tuple[int, float, float]]:
         dataset.save(images)
         splits.append(dataset.load())
     model, _ = train_vae(
-        *splits, TrainingParams(checkpoint_dir=str(workdir / "checkpoints"))
+        *splits,
+        typed_params(
+            TrainingParams, "training", checkpoint_dir=str(workdir / "checkpoints")
+        ),
     )
     rows = []
     for k in (1, 100, 1000):
