@@ -17,23 +17,11 @@ from typing import Any
 
 import click
 from kedro.framework.cli.project import run as kedro_run
-from kedro.io import DatasetError
 from kedro.validation import ParameterValidationError
 
-from vae_pipeline.errors import (
-    InputDataError,
-    RunSkipped,
-    TrackingError,
-    TrainingError,
-)
+from vae_pipeline.console import USER_ERRORS
+from vae_pipeline.errors import RunSkipped
 
-USER_ERRORS = (
-    InputDataError,
-    TrainingError,
-    TrackingError,
-    ParameterValidationError,
-    DatasetError,
-)
 _PYDANTIC_LINK = re.compile(r"\s*For further information visit \S+")
 _PARAMETER = re.compile(r"^- Parameter '(?P<name>[^']+)': (?P<rest>.*)$")
 _PYDANTIC_DETAIL = re.compile(

@@ -4,13 +4,22 @@ https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration""
 
 from omegaconf.resolvers import oc
 
+from vae_pipeline.console import ConsoleHooks
 from vae_pipeline.pipeline_registry import DEFAULT_PIPELINES
-from vae_pipeline.tracking.hooks import ModelTrackingHooks, RetrainingGuardHooks
+from vae_pipeline.tracking.hooks import (
+    ModelTrackingHooks,
+    RetrainingGuardHooks,
+    RunNamingHooks,
+)
+from vae_pipeline.tracking.summary import RunSummaryHooks
 
 # Hooks run Last-In-First-Out: kedro-mlflow's, registered after these, run first.
 HOOKS = (
+    ConsoleHooks(),
+    RunSummaryHooks(),
     RetrainingGuardHooks(),
-    ModelTrackingHooks(default_pipelines=DEFAULT_PIPELINES),
+    ModelTrackingHooks(),
+    RunNamingHooks(default_pipelines=DEFAULT_PIPELINES),
 )
 
 # Installed plugins for which to disable hook auto-registration.

@@ -6,6 +6,15 @@ import logging
 from typing import Any
 
 import keras
+import rich
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,3 +57,41 @@ class EpochLogger(keras.callbacks.Callback):
             if name in logs
         )
         logger.info("epoch %d/%d %s", epoch + 1, self.epochs, values)
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """A live progress bar over the epochs, with the latest losses, for a terminal.
+
+    It draws on rich's global console, which Kedro's log handler also writes to,
+    so log lines scroll above the bar. Early stopping ends the bar where training
+    ended. Updated once per epoch: no per-step work in the training loop.
+    """
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        self.epochs = epochs
+        self._progress = Progress(
+            TextColumn("[bold]training"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("epochs"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[losses]}"),
+            console=rich.get_console(),
+            transient=False,
+        )
+        self._task: TaskID | None = None
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._progress.start()
+        self._task = self._progress.add_task("training", total=self.epochs, losses="")
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        losses = " ".join(
+            f"{name} {logs[name]:.2f}" for name in ("loss", "val_loss") if name in logs
+        )
+        self._progress.update(self._task, completed=epoch + 1, losses=losses)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._progress.stop()

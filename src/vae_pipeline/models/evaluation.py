@@ -100,8 +100,7 @@ def vae_encoder(model: VAE, *, batch_size: int = 1000) -> Encoder:
     """The VAE's q(z|x) as an :data:`Encoder`."""
 
     def encode(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mean, log_var = model.encoder.predict(images, batch_size=batch_size, verbose=0)
-        return mean, log_var
+        return model.encode(images, batch_size=batch_size)
 
     return encode
 
@@ -110,8 +109,7 @@ def vae_log_likelihood(model: VAE, *, batch_size: int = 1000) -> LogLikelihood:
     """The VAE's log p(x|z) as a :data:`LogLikelihood`."""
 
     def log_likelihood(images: np.ndarray, z: np.ndarray) -> np.ndarray:
-        decoded = model.decoder.predict(z, batch_size=batch_size, verbose=0)
-        return -ops.convert_to_numpy(model.reconstruction_nll(images, decoded))
+        return model.conditional_log_likelihood(images, z, batch_size=batch_size)
 
     return log_likelihood
 
@@ -169,14 +167,6 @@ def active_units(z_mean: np.ndarray, *, threshold: float) -> tuple[int, np.ndarr
     """
     variances = np.var(z_mean, axis=0)
     return int(np.sum(variances > threshold)), variances
-
-
-def decode_means(model: VAE, z: np.ndarray, *, batch_size: int = 1000) -> np.ndarray:
-    """Mean images of p(x|z) for latent points z."""
-    decoded = model.decoder.predict(
-        np.asarray(z, np.float32), batch_size=batch_size, verbose=0
-    )
-    return ops.convert_to_numpy(model.pixel_mean(decoded))
 
 
 def top_kl_dimensions(kl: np.ndarray, count: int = 2) -> tuple[int, ...]:

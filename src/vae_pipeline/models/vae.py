@@ -15,12 +15,14 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import keras
+import numpy as np
 from keras import ops
 
 from vae_pipeline.models.architectures import Architecture, build_decoder, build_encoder
 from vae_pipeline.models.layers import Sampling
 
 Likelihood = Literal["bernoulli", "gaussian"]
+INFERENCE_BATCH = 1000  # images per eager encoder or decoder call
 LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -130,6 +132,60 @@ class VAE(keras.Model):
     @property
     def image_shape(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.encoder.inputs[0].shape[1:])
+
+    def encode(
+        self, images: Any, *, batch_size: int = INFERENCE_BATCH
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and log-variance of q(z|x) for each image, as NumPy arrays.
+
+        Calls the encoder eagerly, batch by batch, rather than through
+        ``predict``: a short inference on a freshly loaded model then traces no
+        ``tf.function`` (TensorFlow warns when many such traces pile up).
+        """
+        means, log_vars = [], []
+        for start in range(0, len(images), batch_size):
+            batch = ops.convert_to_tensor(images[start : start + batch_size], "float32")
+            mean, log_var = self.encoder(batch, training=False)
+            means.append(ops.convert_to_numpy(mean))
+            log_vars.append(ops.convert_to_numpy(log_var))
+        if not means:
+            empty = np.zeros((0, self.latent_dim), np.float32)
+            return empty, empty
+        return np.concatenate(means), np.concatenate(log_vars)
+
+    def decode(self, z: Any, *, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
+        """The mean of p(x|z) (pixel space) for each latent point, as NumPy."""
+        return self._decode_batches(
+            lambda decoded, _: self.pixel_mean(decoded), z, None, batch_size
+        )
+
+    def conditional_log_likelihood(
+        self, images: Any, z: Any, *, batch_size: int = INFERENCE_BATCH
+    ) -> np.ndarray:
+        """log p(x|z) in nats for each image and its latent point, as NumPy."""
+        return self._decode_batches(
+            lambda decoded, x: -self.reconstruction_nll(x, decoded),
+            z,
+            images,
+            batch_size,
+        )
+
+    def _decode_batches(
+        self, reduce: Any, z: Any, images: Any, batch_size: int
+    ) -> np.ndarray:
+        outputs = []
+        for start in range(0, len(z), batch_size):
+            stop = start + batch_size
+            decoded = self.decoder(
+                ops.convert_to_tensor(z[start:stop], "float32"), training=False
+            )
+            x = (
+                None
+                if images is None
+                else ops.convert_to_tensor(images[start:stop], "float32")
+            )
+            outputs.append(ops.convert_to_numpy(reduce(decoded, x)))
+        return np.concatenate(outputs)
 
     def pixel_mean(self, decoded: Any) -> Any:
         """Mean of p(x|z) from the decoder's output."""

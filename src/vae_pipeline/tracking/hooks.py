@@ -6,8 +6,9 @@ the model. These hooks:
 
 - fail fast, naming the URI, when a tracking server does not answer, before any
   node runs (MLflow's client would otherwise retry for minutes);
-- name the run after the pipelines it runs and tag it with the git commit, the
-  Kedro run id and the Kedro version of the saved model;
+- name the run after the pipelines it runs (before kedro-mlflow opens it) and tag
+  it with the git commit, the Kedro run id and the Kedro version of the saved
+  model;
 - register the logged model as a new version once the whole run has succeeded,
   with the run's metrics as version tags; the first version becomes champion;
 - for ``retraining``: hold a lock for the run, skip it when there are no new
@@ -188,8 +189,7 @@ class RetrainingLock:
 class ModelTrackingHooks:
     """See the module docstring."""
 
-    def __init__(self, default_pipelines: tuple[str, ...] = ()) -> None:
-        self._default_pipelines = default_pipelines
+    def __init__(self) -> None:
         self._registry: dict[str, Any] = dict(DEFAULT_REGISTRY)
         self._run_id: str | None = None
         self._save_version: str | None = None
@@ -227,9 +227,6 @@ class ModelTrackingHooks:
         self._run_id = run.info.run_id
         self._logged_params: set[str] = set()
         tags = {
-            "mlflow.runName": run_name(
-                run_params.get("pipeline_names"), self._default_pipelines
-            ),
             "kedro.run_id": run_params.get("run_id") or "",
             **git_tags(self._project_path or Path(run_params["project_path"])),
         }
@@ -346,6 +343,28 @@ class ModelTrackingHooks:
                 if earlier is not None:
                     assign_alias(client, earlier, alias)
         client.set_terminated(self._run_id, RunStatus.to_string(RunStatus.FAILED))
+
+
+class RunNamingHooks:
+    """Name the MLflow run after the pipelines it runs, before kedro-mlflow opens
+    it (kedro-mlflow names it ``__default__`` otherwise, in MLflow and in its log).
+    A ``tracking.run.name`` set in ``mlflow.yml`` wins."""
+
+    def __init__(self, default_pipelines: tuple[str, ...] = ()) -> None:
+        self._default_pipelines = default_pipelines
+        self._context: KedroContext | None = None
+
+    @hook_impl
+    def after_context_created(self, context: KedroContext) -> None:
+        self._context = context
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        config = getattr(self._context, "mlflow", None)  # set by kedro-mlflow
+        if config is not None and not config.tracking.run.name:
+            config.tracking.run.name = run_name(
+                run_params.get("pipeline_names"), self._default_pipelines
+            )
 
 
 class RetrainingGuardHooks:

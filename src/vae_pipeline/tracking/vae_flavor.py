@@ -25,7 +25,6 @@ from mlflow.models.model import MLMODEL_FILE_NAME, ModelInfo
 from mlflow.types.schema import Schema, TensorSpec
 
 from vae_pipeline.models import VAE
-from vae_pipeline.models.evaluation import decode_means
 
 INPUT_NAME = "image"  # the encoder's input layer
 OUTPUT_NAMES = ("z_mean", "z_log_var", "reconstruction")
@@ -157,11 +156,11 @@ class VAEPredictor:
         """
         images = data[INPUT_NAME] if isinstance(data, dict) else data
         images = np.asarray(images, np.float32)
-        z_mean, z_log_var = self.model.encoder.predict(images, verbose=0)
+        z_mean, z_log_var = self.model.encode(images)
         return {
-            "z_mean": np.asarray(z_mean),
-            "z_log_var": np.asarray(z_log_var),
-            "reconstruction": decode_means(self.model, z_mean),
+            "z_mean": z_mean,
+            "z_log_var": z_log_var,
+            "reconstruction": self.model.decode(z_mean),
         }
 
 

@@ -15,7 +15,6 @@ from vae_pipeline.models import VAE
 from vae_pipeline.models.evaluation import (
     LatentSummary,
     active_units,
-    decode_means,
     importance_weighted_log_likelihood,
     summarize_latents,
     top_kl_dimensions,
@@ -121,7 +120,7 @@ def compute_evaluation_metrics(
     count, variances = active_units(
         test_latents.z_mean, threshold=params.active_unit_threshold
     )
-    reconstructed = decode_means(vae_model, test_latents.z_mean)
+    reconstructed = vae_model.decode(test_latents.z_mean)
     kl_per_dimension = test_latents.kl.mean(axis=0)
     return {
         "test_images": len(images),
@@ -209,7 +208,7 @@ def plot_reconstructions(
     """
     count = min(params.reconstruction_examples, test_split.num_examples)
     originals = test_split.select(np.arange(count))[0]
-    reconstructed = decode_means(vae_model, test_latents.z_mean[:count])
+    reconstructed = vae_model.decode(test_latents.z_mean[:count])
     return plotting.reconstructions(
         originals, reconstructed, title="Test images and their reconstructions"
     )

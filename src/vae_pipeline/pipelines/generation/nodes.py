@@ -14,7 +14,6 @@ from vae_pipeline.datasets import ShardedArrays
 from vae_pipeline.errors import InputDataError
 from vae_pipeline.models import VAE
 from vae_pipeline.models.evaluation import (
-    decode_means,
     summarize_latents,
     top_kl_dimensions,
 )
@@ -53,7 +52,7 @@ def generate_prior_samples(
     """
     count = params.prior_grid**2
     z = keras.random.normal((count, vae_model.latent_dim), seed=params.seed)
-    images = decode_means(vae_model, keras.ops.convert_to_numpy(z))
+    images = vae_model.decode(keras.ops.convert_to_numpy(z))
     figure = plotting.image_grid(
         images,
         rows=params.prior_grid,
@@ -88,7 +87,7 @@ def draw_latent_manifold(
     z[:, :, horizontal] = values[np.newaxis, :]
     if vertical is not None:
         z[:, :, vertical] = values[::-1, np.newaxis]  # larger values at the top
-    images = decode_means(vae_model, z.reshape(size * size, -1))
+    images = vae_model.decode(z.reshape(size * size, -1))
     return plotting.image_grid(
         images,
         rows=size,
@@ -121,10 +120,10 @@ def interpolate_observations(
             f"split has {test_split.num_examples} images"
         )
     images = test_split.images()[[first, second]]
-    z_mean = vae_model.encoder.predict(images, verbose=0)[0]
+    z_mean = vae_model.encode(images)[0]
     weights = np.linspace(0.0, 1.0, params.interpolation_steps)[:, np.newaxis]
     path = (1 - weights) * z_mean[0] + weights * z_mean[1]
-    decoded = decode_means(vae_model, path)
+    decoded = vae_model.decode(path)
     strip = np.concatenate([images[:1], decoded, images[1:]])
     return plotting.interpolation_strip(
         strip,

@@ -14,10 +14,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+# Keras itself reads op determinism from here; TensorFlow exports no getter.
+from tensorflow.python.framework.config import is_op_determinism_enabled
+
+from vae_pipeline.console import is_terminal
 from vae_pipeline.datasets import ShardedArrays
 from vae_pipeline.errors import TrainingError
 from vae_pipeline.models import VAE, build_vae
-from vae_pipeline.models.callbacks import EpochLogger, KLWarmup
+from vae_pipeline.models.callbacks import EpochLogger, EpochProgress, KLWarmup
 from vae_pipeline.models.data import ShardFiles, evaluation_dataset, training_dataset
 from vae_pipeline.pipelines.training.params import TrainingParams
 from vae_pipeline.tracking.vae_flavor import ServableVAE
@@ -65,6 +69,34 @@ def distribution_strategy(name: str) -> tf.distribute.Strategy:
     if name == "multi_worker_mirrored":
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def xla_in_effect(params: TrainingParams) -> bool:
+    """Whether training compiles with XLA, logged on one line with the reason.
+
+    Keras on TensorFlow turns XLA off while op determinism is enabled (not every
+    XLA kernel is deterministic), with a warning at each compile; asking for XLA
+    only where it applies keeps the saved model from asking for it too.
+
+    Args:
+        params: Training parameters (``jit_compile``, ``deterministic``).
+
+    Returns:
+        The ``jit_compile`` to compile with.
+    """
+    determinism = is_op_determinism_enabled()
+    if params.jit_compile and determinism:
+        logger.info(
+            "XLA off: op determinism is on (training.deterministic), which "
+            "TensorFlow does not combine with XLA"
+        )
+        return False
+    logger.info(
+        "XLA %s, op determinism %s",
+        "on" if params.jit_compile else "off (training.jit_compile)",
+        "on" if determinism else "off",
+    )
+    return params.jit_compile
 
 
 def even_first_batch(batch_size: int, num_examples: int, replicas: int) -> int:
@@ -158,6 +190,7 @@ def train_vae(
     keras.utils.set_random_seed(params.seed)
     if params.deterministic:
         tf.config.experimental.enable_op_determinism()
+    jit_compile = xla_in_effect(params)
     strategy = distribution_strategy(params.strategy)
     run_dir = Path(params.checkpoint_dir) / run_fingerprint(
         params, train_split, validation_split
@@ -196,7 +229,7 @@ def train_vae(
             _copy_weights(initial_model, model)
         model.compile(
             optimizer=keras.optimizers.Adam(params.learning_rate),
-            jit_compile=params.jit_compile,
+            jit_compile=jit_compile,
         )
     callbacks = [
         KLWarmup(params.kl_warmup_epochs),
@@ -218,6 +251,7 @@ def train_vae(
         ),
         keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=True),
         EpochLogger(params.epochs),
+        *([EpochProgress(params.epochs)] if is_terminal() else []),
         # double_checkpoint keeps the previous epoch's checkpoint to fall back on
         # when a kill -9 lands in the middle of writing the latest one.
         keras.callbacks.BackupAndRestore(

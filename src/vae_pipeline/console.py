@@ -1,0 +1,83 @@
+"""What ``kedro run`` shows on a console: Kedro's rich log on a terminal, plain
+lines elsewhere, and no advice that cannot help."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from kedro.framework.hooks import hook_impl
+from kedro.io import DatasetError
+from kedro.logging import RichHandler
+from kedro.validation import ParameterValidationError
+
+from vae_pipeline.errors import InputDataError, TrackingError, TrainingError
+
+# Errors that are the user's input (a bad parameter, a corrupt or misconfigured
+# dataset): ``kedro run`` reports them as one line, without a traceback.
+USER_ERRORS = (
+    InputDataError,
+    TrainingError,
+    TrackingError,
+    ParameterValidationError,
+    DatasetError,
+)
+PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def is_terminal() -> bool:
+    """Whether standard output is an interactive terminal (not a file or pipe)."""
+    return sys.stdout.isatty()
+
+
+def plain_console() -> logging.Handler:
+    """A console handler writing unwrapped lines: time, level, logger, message."""
+    logging.captureWarnings(True)  # as Kedro's RichHandler does
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter(PLAIN_FORMAT))
+    return handler
+
+
+class ConsoleHooks:
+    """Kedro's rich log on a terminal; plain, unwrapped lines in files and pipes.
+
+    Rich lays records out in columns as wide as the terminal, and 80 columns when
+    the output is a file or a pipe, which breaks long paths and messages over
+    several lines of a log file. Kedro's logging configuration accepts handler
+    classes from ``logging`` and ``kedro.logging`` only, so the choice is made
+    here, when the session starts: a rich handler of the root logger becomes a
+    plain one when standard output is not a terminal. Either way the console
+    drops the advice that cannot help (:class:`UserErrorFilter`).
+    """
+
+    @hook_impl(tryfirst=True)  # before other hooks log
+    def after_context_created(self) -> None:
+        root = logging.getLogger()
+        for index, rich in enumerate(root.handlers):
+            if not isinstance(rich, RichHandler):
+                continue
+            handler = rich
+            if not is_terminal():
+                handler = plain_console()
+                handler.setLevel(rich.level)
+                root.handlers[index] = handler
+            if not any(isinstance(f, UserErrorFilter) for f in handler.filters):
+                handler.addFilter(UserErrorFilter())
+
+
+class UserErrorFilter(logging.Filter):
+    """Drop Kedro's ``--from-nodes`` resume hint when a node failed on bad input.
+
+    Kedro suggests resuming from the failed node whatever the error. When it is
+    bad input or a bad parameter (one of :data:`USER_ERRORS`, which ``kedro run``
+    prints as one ``Error:`` line), resuming with the same input fails the same
+    way, so the hint only hides the message. The runner
+    logs the hint while handling the exception, which is how it is recognised.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("kedro.runner"):
+            return True
+        if "--from-nodes" not in record.getMessage():
+            return True
+        return not isinstance(sys.exc_info()[1], USER_ERRORS)
