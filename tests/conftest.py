@@ -138,6 +138,20 @@ def run_pipeline() -> Callable[..., dict[str, Any]]:
     return run_in_memory
 
 
+def require(available: bool, what: str, how: str) -> None:
+    """Skip a test whose outside requirement is missing, naming how to get it.
+
+    The README's test command installs them where the machine allows; CI sets
+    ``VAE_PIPELINE_REQUIRE_SERVICES`` so that a missing one fails instead.
+    """
+    if available:
+        return
+    message = f"{what} is not installed ({how})"
+    if os.environ.get("VAE_PIPELINE_REQUIRE_SERVICES"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on."""
     with socket.socket() as sock:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import kedro_cli, make_project_copy
+from tests.conftest import kedro_cli, make_project_copy, require
 
 PIPELINE_NODES = {
     "__default__": {
@@ -101,10 +100,7 @@ def served(site: Path) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        if os.environ.get("VAE_PIPELINE_REQUIRE_SERVICES"):
-            pytest.fail("Chromium is not installed (apt-get install chromium)")
-        pytest.skip("Chromium is not installed")
+    require(found is not None, "Chromium", "apt-get install chromium")
     return found
 
 

@@ -22,8 +22,26 @@ def readme_commands() -> list[str]:
 
 def test_readme_first_section_has_exactly_the_two_commands():
     run, test = readme_commands()
-    assert run.endswith("kedro run") and test.endswith("pytest")
-    assert run.rsplit("&&", 1)[0] == test.rsplit("&&", 1)[0]
+    assert run.startswith("python3 -m venv .venv && ") and run.endswith("kedro run")
+    assert test.startswith("python3 -m venv .venv && ") and test.endswith("pytest")
+    assert "-r requirements.lock" in run
+    assert "-r requirements-airflow.lock" in test  # the DAG tests need Airflow
+    assert "bash tests/install-system-packages" in test
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if "==" in line and not line.startswith((" ", "#")):
+            name, version = line.split("==", 1)
+            pins[name] = version
+    return pins
+
+
+def test_the_airflow_lock_keeps_every_pin_of_the_main_lock():
+    main = _pins(PROJECT_ROOT / "requirements.lock")
+    airflow = _pins(PROJECT_ROOT / "requirements-airflow.lock")
+    assert {name: airflow.get(name) for name in main} == main
 
 
 def test_ci_runs_the_readme_test_command_verbatim():

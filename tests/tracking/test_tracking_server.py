@@ -22,7 +22,7 @@ import pytest
 import requests
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import aliases, free_port, kedro_cli
+from tests.conftest import aliases, free_port, kedro_cli, require
 
 EVALUATION_FIGURES = {
     "latent_distributions.png",
@@ -65,10 +65,7 @@ def wait_for(url: str, *, seconds: float, process: subprocess.Popen) -> None:
 @pytest.fixture(scope="module")
 def postgres_uri() -> Iterator[str]:
     bin_dir = postgres_bin()
-    if bin_dir is None:
-        if os.environ.get("VAE_PIPELINE_REQUIRE_SERVICES"):
-            pytest.fail("PostgreSQL is not installed (apt-get install postgresql)")
-        pytest.skip("PostgreSQL is not installed")
+    require(bin_dir is not None, "PostgreSQL", "apt-get install postgresql")
     # Outside pytest's root-only tmp folders, so that the postgres user can enter.
     root = Path(tempfile.mkdtemp(prefix="vae-pipeline-pg-"))
     if os.geteuid() == 0:

@@ -25,6 +25,7 @@ from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
 from vae_pipeline.pipelines.evaluation.params import EvaluationParams
 from vae_pipeline.pipelines.generation.params import GenerationParams
 from vae_pipeline.pipelines.latent_comparison.nodes import variant_training_params
+from vae_pipeline.pipelines.latent_comparison.pipeline import VARIANTS
 from vae_pipeline.pipelines.training.params import TrainingParams
 
 FIGURES = (
@@ -123,7 +124,7 @@ def test_latent_comparison_draws_three_panels(make_catalog, run_pipeline, data_r
             },
         },
     )
-    for name in latent_comparison.VARIANTS:  # training.epochs reached every variant
+    for name in VARIANTS:  # training.epochs reached every variant
         assert len(outputs[f"{name}.training_history"]["epoch"]) <= 3
     figure = list((data_root / "data/08_reporting").glob("latent_comparison.png/*/*"))
     assert len(figure) == 1
@@ -131,7 +132,7 @@ def test_latent_comparison_draws_three_panels(make_catalog, run_pipeline, data_r
         assert image.size[0] > 2 * image.size[1]  # three panels side by side
 
 
-@pytest.mark.parametrize("variant", latent_comparison.VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_latent_comparison_variants_override_the_training_parameters(variant):
     training_params = typed_params(
         TrainingParams, "training", epochs=7, learning_rate=0.01
