@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -23,6 +24,7 @@ from tests.conftest import (
 )
 
 RUN_NAME = "data_ingestion+training+evaluation+generation"
+PLAIN_INFO_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO [\w.]+: .")
 FIGURES = {
     "interpolation",
     "latent_distributions",
@@ -56,9 +58,30 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     git(root, "init", "-q")
     git(root, "add", ".")
     git(root, "commit", "-q", "-m", "project")
-    for _ in range(2):
-        assert_ok(kedro_cli(root, "run"))
+    for index in range(2):
+        result = kedro_cli(root, "run")
+        assert_ok(result)
+        (root / f"console-{index}.log").write_text(result.stdout + result.stderr)
     return root
+
+
+def test_console_shows_plain_lines_a_summary_and_no_library_noise(project):
+    """Run into a pipe (not a terminal): plain, unwrapped log lines, no library
+    warnings or TensorFlow C++ chatter, and a summary that says what happened."""
+    first, second = (
+        (project / f"console-{index}.log").read_text().splitlines() for index in (0, 1)
+    )
+    for lines in (first, second):
+        assert lines, "nothing on the console"
+        for line in lines:  # every line one whole record at INFO
+            assert PLAIN_INFO_LINE.match(line), line
+        text = "\n".join(lines)
+        assert "Mlflow run" not in text and "__default__" not in text
+        assert "Run summary:" in text
+        assert "test -ELBO" in text and "KL per dimension (nats):" in text
+        assert "figures: 7 under data/08_reporting" in text
+    assert any("version 1, now @champion: the first version" in s for s in first)
+    assert any("version 2; @champion stays version 1" in s for s in second)
 
 
 @pytest.fixture(scope="module")
