@@ -39,10 +39,10 @@ def _base_parameters() -> dict[str, Any]:
     return dict(loader["parameters"])
 
 
-def typed_params(model: type[P], group: str, **overrides: Any) -> P:
+def typed_params(params_class: type[P], group: str, /, **overrides: Any) -> P:
     """A parameter group as the project ships it (``conf/base``, not a user's
-    ``conf/local``), with some values overridden, validated as ``model``."""
-    return model.model_validate(merged(_base_parameters()[group], overrides))
+    ``conf/local``), with some values overridden, validated as ``params_class``."""
+    return params_class.model_validate(merged(_base_parameters()[group], overrides))
 
 
 def model_options(**overrides: Any) -> dict[str, Any]:

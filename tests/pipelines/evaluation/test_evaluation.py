@@ -125,7 +125,7 @@ def test_latent_comparison_draws_three_panels(make_catalog, run_pipeline, data_r
         },
     )
     for name in VARIANTS:  # training.epochs reached every variant
-        assert len(outputs[f"{name}.training_history"]["epoch"]) <= 3
+        assert len(outputs[f"{name}.training_history"].load()["epoch"]) <= 3
     figure = list((data_root / "data/08_reporting").glob("latent_comparison.png/*/*"))
     assert len(figure) == 1
     with Image.open(figure[0]) as image:
