@@ -28,7 +28,6 @@ MNIST_IMAGES = MNIST_DIR / "t10k-images-idx3-ubyte.gz"
 MNIST_LABELS = MNIST_DIR / "t10k-labels-idx1-ubyte.gz"
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @functools.cache
@@ -170,6 +169,37 @@ def written_files(directory: Path) -> list[Path]:
     return sorted(
         p for p in directory.rglob("*") if p.is_file() and p.name != ".gitkeep"
     )
+
+
+def git(project: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=project,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+def assert_ok(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.fixture(scope="session")
+def tracked_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project copy in git where the default ``kedro run`` ran twice, shared by
+    the tests that read what a run leaves (MLflow, data layers, the notebook);
+    each console output is kept as ``console-<n>.log``."""
+    root = make_project_copy(tmp_path_factory.mktemp("tracked") / "project")
+    (root / ".gitignore").write_text("data/\nmlflow.db\nmlruns/\n")
+    git(root, "init", "-q")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "project")
+    for index in range(2):
+        result = kedro_cli(root, "run")
+        assert_ok(result)
+        (root / f"console-{index}.log").write_text(result.stdout + result.stderr)
+    return root
 
 
 def make_project_copy(root: Path) -> Path:

@@ -15,14 +15,14 @@ def _import_tensorflow_quietly() -> None:
     before ``TF_CPP_MIN_LOG_LEVEL`` or absl flags can apply; later C++ errors
     such as tf.data's ``NodeDef mentions attribute use_unbounded_threadpool`` are
     version-skew notices with no effect. Errors that matter surface as Python
-    exceptions. Setting ``TF_CPP_MIN_LOG_LEVEL`` yourself (0 shows everything)
-    turns all of this off.
+    exceptions. ``TF_CPP_MIN_LOG_LEVEL`` set to anything but 3 (0 shows
+    everything) turns all of this off; 3, also what child processes inherit from
+    here, keeps it.
     """
-    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+    if os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3") != "3":
         import tensorflow  # noqa: F401
 
         return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     try:
         saved = os.dup(2)
     except OSError:  # no standard error to silence

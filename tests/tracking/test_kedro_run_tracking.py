@@ -17,9 +17,10 @@ from mlflow.tracking import MlflowClient
 
 from tests.conftest import (
     aliases,
+    assert_ok,
     free_port,
+    git,
     kedro_cli,
-    make_project_copy,
     written_files,
 )
 
@@ -36,33 +37,9 @@ FIGURES = {
 }
 
 
-def git(project: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=project,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-
-
-def assert_ok(result: subprocess.CompletedProcess[str]) -> None:
-    assert result.returncode == 0, result.stderr[-3000:]
-
-
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project copy in git where the default ``kedro run`` ran twice."""
-    root = make_project_copy(tmp_path_factory.mktemp("tracked") / "project")
-    (root / ".gitignore").write_text("data/\nmlflow.db\nmlruns/\n")
-    git(root, "init", "-q")
-    git(root, "add", ".")
-    git(root, "commit", "-q", "-m", "project")
-    for index in range(2):
-        result = kedro_cli(root, "run")
-        assert_ok(result)
-        (root / f"console-{index}.log").write_text(result.stdout + result.stderr)
-    return root
+def project(tracked_project: Path) -> Path:
+    return tracked_project
 
 
 def test_console_shows_plain_lines_a_summary_and_no_library_noise(project):
