@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import math
 import os
 import zipfile
 import zlib
@@ -39,6 +40,42 @@ _IDX_DTYPES: dict[int, np.dtype] = {
 }
 _GZIP_MAGIC = b"\x1f\x8b"
 _READ_ERRORS = (EOFError, OSError, zlib.error)
+# A header is only a promise: memory while reading follows what it declares only
+# up to these bounds, and past them the file is rejected before anything is read.
+MAX_IMAGE_BYTES = 64 * 2**20  # one image (8192 x 8192 RGB uint8 is 192 MiB)
+READ_BUDGET_BYTES = 64 * 2**20  # one read: fewer images than chunk_size if needed
+
+
+def check_image_shape(shape: tuple[int, ...], itemsize: int, where: str) -> int:
+    """Bytes per image of ``shape`` (first axis the count), or a one-line error.
+
+    Args:
+        shape: Declared shape, images along the first axis.
+        itemsize: Bytes per value.
+        where: The file (and array) named in errors.
+
+    Returns:
+        The bytes one image takes.
+
+    Raises:
+        InputDataError: An image dimension is zero, or one image would take more
+            than :data:`MAX_IMAGE_BYTES`.
+    """
+    dims = "x".join(map(str, shape[1:]))
+    if any(size == 0 for size in shape[1:]):
+        raise InputDataError(f"{where}: declares zero-size images ({dims})")
+    item_bytes = math.prod(shape[1:]) * itemsize
+    if item_bytes > MAX_IMAGE_BYTES:
+        raise InputDataError(
+            f"{where}: declares images of {dims} ({item_bytes} bytes each), more "
+            f"than the {MAX_IMAGE_BYTES // 2**20} MiB an image may take"
+        )
+    return item_bytes
+
+
+def images_per_read(item_bytes: int, chunk_size: int) -> int:
+    """How many images one read takes: ``chunk_size``, fewer for large images."""
+    return max(1, min(chunk_size, READ_BUDGET_BYTES // max(item_bytes, 1)))
 
 
 @dataclass(frozen=True)
@@ -171,6 +208,12 @@ class IDXFile:
             raise InputDataError(f"{self.path}: IDX file not found")
 
     def _parse_header(self, stream: IO[bytes], expected_magic: int) -> IDXHeader:
+        header = self._parse_header_fields(stream, expected_magic)
+        if expected_magic == IDX_IMAGES_MAGIC:
+            check_image_shape(header.dims, header.dtype.itemsize, str(self.path))
+        return header
+
+    def _parse_header_fields(self, stream: IO[bytes], expected_magic: int) -> IDXHeader:
         kind = "images" if expected_magic == IDX_IMAGES_MAGIC else "labels"
         head = _read_exact(stream, 4, self.path)
         if len(head) < 4:  # noqa: PLR2004
@@ -216,8 +259,9 @@ class IDXFile:
         with _open_maybe_gzip(self.path) as stream:
             header = self._parse_header(stream, expected_magic)
             read = 0
+            per_read = images_per_read(header.item_bytes, chunk_size)
             while read < header.dims[0]:
-                count = min(chunk_size, header.dims[0] - read)
+                count = min(per_read, header.dims[0] - read)
                 data = _read_exact(stream, count * header.item_bytes, self.path)
                 if len(data) < count * header.item_bytes:
                     self._check_payload_size(
@@ -226,9 +270,10 @@ class IDXFile:
                 array = np.frombuffer(data, dtype=header.dtype)
                 yield array.reshape((count, *header.dims[1:]))
                 read += count
-            trailing = _read_exact(stream, 1 << 16, self.path)
-            if trailing:
-                extra = len(trailing) + len(stream.read())
+            extra = 0
+            while block := _read_exact(stream, 1 << 20, self.path):
+                extra += len(block)
+            if extra:
                 self._check_payload_size(header, header.payload_bytes + extra)
 
 
@@ -354,6 +399,32 @@ class NPZSource(ImageSource):
             )
         return shape, dtype
 
+    def _check_holds(
+        self, archive: zipfile.ZipFile, key: str, header_bytes: int, data_bytes: int
+    ) -> None:
+        """The array's data must be exactly what its header declares."""
+        held = archive.getinfo(f"{key}.npy").file_size - header_bytes
+        if held != data_bytes:
+            raise InputDataError(
+                f"{self.path}: array '{key}' declares {data_bytes} bytes of data but "
+                f"the archive holds {held}"
+            )
+
+    def _labels(self, archive: zipfile.ZipFile, num_images: int) -> np.ndarray:
+        with archive.open("y.npy") as member:
+            shape, dtype = self._read_header(member, "y")
+            if len(shape) != 1:
+                raise InputDataError(
+                    f"{self.path}: 'y' must be one-dimensional, got {shape}"
+                )
+            if shape[0] != num_images:
+                raise InputDataError(
+                    f"{self.path}: 'y' has {shape[0]} labels for {num_images} images"
+                )
+            self._check_holds(archive, "y", member.tell(), shape[0] * dtype.itemsize)
+        with np.load(self.path, allow_pickle=False) as arrays:
+            return arrays["y"]
+
     def iter_chunks(self, chunk_size: int) -> Iterator[ImageChunk]:
         with self._open() as archive:
             names = set(archive.namelist())
@@ -362,16 +433,6 @@ class NPZSource(ImageSource):
                     f"{self.path}: archive has no array 'x' (found "
                     f"{sorted(n.removesuffix('.npy') for n in names)})"
                 )
-            labels = None
-            if "y.npy" in names:
-                with archive.open("y.npy") as member:
-                    self._read_header(member, "y")
-                with np.load(self.path, allow_pickle=False) as arrays:
-                    labels = arrays["y"]
-                if labels.ndim != 1:
-                    raise InputDataError(
-                        f"{self.path}: 'y' must be one-dimensional, got {labels.shape}"
-                    )
             with archive.open("x.npy") as member:
                 shape, dtype = self._read_header(member, "x")
                 if len(shape) not in (3, 4):
@@ -381,14 +442,18 @@ class NPZSource(ImageSource):
                     )
                 if shape[0] == 0:
                     raise InputDataError(f"{self.path}: 'x' holds no images")
-                if labels is not None and len(labels) != shape[0]:
-                    raise InputDataError(
-                        f"{self.path}: 'y' has {len(labels)} labels for "
-                        f"{shape[0]} images"
-                    )
-                item_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
-                for start in range(0, shape[0], chunk_size):
-                    count = min(chunk_size, shape[0] - start)
+                item_bytes = check_image_shape(
+                    shape, dtype.itemsize, f"{self.path} 'x'"
+                )
+                self._check_holds(archive, "x", member.tell(), shape[0] * item_bytes)
+            # Labels are checked against x and the archive before they are loaded:
+            # memory never follows a header that promises more than the file holds.
+            labels = self._labels(archive, shape[0]) if "y.npy" in names else None
+            with archive.open("x.npy") as member:
+                self._read_header(member, "x")
+                per_read = images_per_read(item_bytes, chunk_size)
+                for start in range(0, shape[0], per_read):
+                    count = min(per_read, shape[0] - start)
                     data = _read_exact(member, count * item_bytes, self.path)
                     if len(data) != count * item_bytes:
                         raise InputDataError(f"{self.path}: array 'x' is truncated")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +105,34 @@ def test_idx_header_disagrees_with_file_size(fails, tmp_path, suffix, delta):
     )
 
 
+def idx_header(*dims: int) -> bytes:
+    """An IDX images header (unsigned bytes) declaring ``dims``."""
+    return bytes([0, 0, 0x08, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
+
+
+def test_a_header_declaring_huge_images_is_refused_before_reading(fails, tmp_path):
+    path = tmp_path / "huge.gz"  # 40 bytes of gzip that promise 18 EB
+    path.write_bytes(gzip.compress(idx_header(4294967295, 65535, 65535)))
+    fails(
+        rf"{path}: declares images of 65535x65535 \(4294836225 bytes each\), more "
+        r"than the 64 MiB an image may take",
+        catalog_overrides=idx_catalog(path),
+        source="idx",
+    )
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_zero_size_idx_images(fails, tmp_path, suffix):
+    path = tmp_path / f"flat{suffix}"
+    header = idx_header(5, 0, 28)
+    path.write_bytes(gzip.compress(header) if suffix else header)
+    fails(
+        rf"{path}: declares zero-size images \(0x28\)",
+        catalog_overrides=idx_catalog(path),
+        source="idx",
+    )
+
+
 def test_label_count_differs_from_image_count(fails, tmp_path):
     image_path = write_idx(tmp_path / "images.gz", images(40))
     label_path = write_idx(tmp_path / "labels.gz", np.zeros(39, dtype=np.uint8))
@@ -180,6 +210,45 @@ def test_npz_label_count_differs(npz_fails):
         x=images(20),
         y=np.zeros(19, dtype=np.int64),
     )
+
+
+def test_npz_labels_declaring_more_than_the_images_are_not_loaded(fails, tmp_path):
+    """A 'y' header promising 5x10^8 labels (4 GB) is refused from its header."""
+    path = tmp_path / "data.npz"
+    np.savez(path, x=images(20), y=np.zeros(20, dtype=np.int64))
+    with zipfile.ZipFile(path) as archive:
+        x = archive.read("x.npy")
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<i8", "fortran_order": False, "shape": (500_000_000,)}
+    )
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("x.npy", x)
+        archive.writestr("y.npy", header.getvalue() + b"\0" * 160)
+    fails(
+        rf"{path}: 'y' has 500000000 labels for 20 images",
+        catalog_overrides=npz_catalog(path),
+        source="npz",
+    )
+
+
+def test_npz_array_holding_less_than_its_header_declares(fails, tmp_path):
+    path = tmp_path / "data.npz"
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "|u1", "fortran_order": False, "shape": (1000, 28, 28)}
+    )
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("x.npy", header.getvalue() + b"\0" * 784)
+    fails(
+        rf"{path}: array 'x' declares 784000 bytes of data but the archive holds 784",
+        catalog_overrides=npz_catalog(path),
+        source="npz",
+    )
+
+
+def test_zero_size_npz_images(npz_fails):
+    npz_fails(r"{path} 'x': declares zero-size images \(0x4\)", x=np.zeros((5, 0, 4)))
 
 
 def test_label_names_that_do_not_cover_the_labels(fails, tmp_path):
