@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import http.server
+import os
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import free_port
-from vae_pipeline.errors import TrackingError
-from vae_pipeline.tracking.hooks import check_tracking_server, redact, run_name
+from vae_pipeline.errors import InputDataError, TrackingError
+from vae_pipeline.tracking.hooks import (
+    RetrainingLock,
+    check_tracking_server,
+    redact,
+    run_name,
+)
 from vae_pipeline.tracking.registry import (
     assign_alias,
     metric_tags,
@@ -116,3 +123,25 @@ def test_register_versions_and_move_the_alias(tmp_path):
     assign_alias(client, second, "champion")
     assert int(version_by_alias(client, "vae", "champion").version) == 2
     assert mlflow.get_tracking_uri() != client.tracking_uri
+
+
+def test_a_read_only_sqlite_store_fails_fast_naming_it(tmp_path, monkeypatch):
+    store = tmp_path / "mlflow.db"
+    store.touch()
+    check_tracking_server(f"sqlite:///{store}")  # writable: passes
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != store)
+    with pytest.raises(TrackingError, match=rf"store {store} is read-only"):
+        check_tracking_server(f"sqlite:///{store}")
+
+
+def test_the_retraining_lock_never_truncates_a_file_it_did_not_write(tmp_path):
+    precious = tmp_path / "notes.txt"
+    precious.write_text("a user's file")
+    with pytest.raises(InputDataError, match=r"retraining.lock_file: .* not a lock"):
+        RetrainingLock(precious).acquire()
+    assert precious.read_text() == "a user's file"
+    lock = RetrainingLock(tmp_path / "incoming.lock")
+    lock.acquire()
+    assert lock.path.read_text() == f"pid {os.getpid()}"
+    lock.release()
+    RetrainingLock(lock.path).acquire()  # its own, released lock file is fine

@@ -21,6 +21,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ from pydantic import BaseModel
 
 from vae_pipeline.datasets.incoming import is_hidden
 from vae_pipeline.errors import (
+    InputDataError,
     NothingToRetrain,
     RetrainingInProgress,
     TrackingError,
@@ -55,6 +57,7 @@ from vae_pipeline.tracking.registry import (
 logger = logging.getLogger(__name__)
 
 SERVER_TIMEOUT_SECONDS = 5.0
+_LOCK_CONTENT = re.compile(r"(pid \d+)?")
 DEFAULT_REGISTRY = {
     "name": "vae_pipeline",
     "champion_alias": "champion",
@@ -86,8 +89,12 @@ def check_tracking_server(uri: str, *, timeout: float = SERVER_TIMEOUT_SECONDS) 
         timeout: Seconds to wait for an answer.
 
     Raises:
-        TrackingError: The server refused, timed out or answered with an error.
+        TrackingError: The server refused, timed out or answered with an error,
+            or a local SQLite store cannot be written.
     """
+    if urlsplit(uri).scheme == "sqlite":
+        check_sqlite_store(uri)
+        return
     if urlsplit(uri).scheme not in ("http", "https"):
         return
     try:
@@ -101,6 +108,21 @@ def check_tracking_server(uri: str, *, timeout: float = SERVER_TIMEOUT_SECONDS) 
             f"MLflow tracking server {redact(uri)} is unreachable ({reason}); "
             "start it, or set MLFLOW_TRACKING_URI or conf/local/mlflow.yml"
         ) from None
+
+
+def check_sqlite_store(uri: str) -> None:
+    """Raise :class:`TrackingError` when a SQLite store (or the folder it would be
+    created in) cannot be written: MLflow would fail later with a SQLAlchemy
+    traceback, after the pipeline started."""
+    if not uri.startswith("sqlite:///") or uri == "sqlite:///:memory:":
+        return
+    path = Path(uri.removeprefix("sqlite:///"))
+    target = path if path.exists() else path.parent
+    if target.exists() and not os.access(target, os.W_OK):
+        raise TrackingError(
+            f"MLflow tracking store {path} is read-only; make it writable, or set "
+            "MLFLOW_TRACKING_URI or conf/local/mlflow.yml"
+        )
 
 
 def git_tags(project_path: Path) -> dict[str, str]:
@@ -161,6 +183,11 @@ class RetrainingLock:
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_file() and not _LOCK_CONTENT.fullmatch(self.path.read_text()):
+            raise InputDataError(  # never truncate a file this lock did not write
+                f"parameter retraining.lock_file: {self.path} is not a lock file of "
+                "this project (it holds other data); choose another path"
+            )
         handle = self.path.open("a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
