@@ -11,6 +11,7 @@ only once every shard is written: a failed save leaves nothing behind.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -100,6 +101,9 @@ class ShardedArrays:
         self.image_shape: tuple[int, ...] = tuple(manifest["image_shape"])
         self.has_labels: bool = manifest["label_dtype"] is not None
         self.label_names: list[str] | None = manifest.get("label_names")
+        # The same images and labels in the same order, whatever the version folder
+        # (absent from manifests written before it was recorded).
+        self.content_sha256: str | None = manifest.get("content_sha256")
         self.shards = [
             Shard(
                 images=directory / shard["images"],
@@ -211,6 +215,7 @@ class _ShardWriter:
             for start in range(0, num_examples, shard_size)
         ]
         self.shards: list[dict[str, Any]] = []
+        self.digest = hashlib.sha256()  # of the images and labels, as written
         self._files: list[IO[bytes]] = []
         self._left_in_shard = 0
 
@@ -251,9 +256,13 @@ class _ShardWriter:
                     raise DatasetError("stream yielded more examples than it declared")
                 self._open_next()
             take = min(self._left_in_shard, len(images) - offset)
-            self._files[0].write(images[offset : offset + take].tobytes())
+            image_bytes = images[offset : offset + take].tobytes()
+            self._files[0].write(image_bytes)
+            self.digest.update(image_bytes)
             if labels is not None:
-                self._files[1].write(labels[offset : offset + take].tobytes())
+                label_bytes = labels[offset : offset + take].tobytes()
+                self._files[1].write(label_bytes)
+                self.digest.update(label_bytes)
             offset += take
             self._left_in_shard -= take
 
@@ -363,6 +372,7 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
             "image_dtype": IMAGE_DTYPE.str,
             "label_dtype": LABEL_DTYPE.str if writer.has_labels else None,
             "label_names": label_names_of(stream) if writer.has_labels else None,
+            "content_sha256": writer.digest.hexdigest(),
             "shards": writer.shards,
         }
         (directory / MANIFEST).write_text(json.dumps(manifest, indent=2), "utf-8")

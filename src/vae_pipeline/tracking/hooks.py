@@ -18,15 +18,14 @@ the model. These hooks:
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
-import re
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import mlflow
@@ -42,22 +41,26 @@ from pydantic import BaseModel
 
 from vae_pipeline.datasets.incoming import is_hidden
 from vae_pipeline.errors import (
-    InputDataError,
     NothingToRetrain,
     RetrainingInProgress,
     TrackingError,
 )
+from vae_pipeline.locks import FileLock, LockHeld
 from vae_pipeline.tracking.registry import (
     assign_alias,
     metric_tags,
     register_run_model,
     version_by_alias,
 )
+from vae_pipeline.tracking.stale_runs import (
+    HOST_TAG,
+    PID_TAG,
+    mark_dead_runs_killed,
+)
 
 logger = logging.getLogger(__name__)
 
 SERVER_TIMEOUT_SECONDS = 5.0
-_LOCK_CONTENT = re.compile(r"(pid \d+)?")
 DEFAULT_REGISTRY = {
     "name": "vae_pipeline",
     "champion_alias": "champion",
@@ -174,43 +177,20 @@ def run_name(pipeline_names: list[str] | None, default: tuple[str, ...]) -> str:
     return "+".join(sorted(names, key=position))
 
 
-class RetrainingLock:
-    """An exclusive, non-blocking lock file; the OS releases it if we die."""
+class RetrainingLock(FileLock):
+    """One retraining at a time: a second run finds the lock held and does nothing."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._handle: IO[str] | None = None
+        super().__init__(path, parameter="retraining.lock_file")
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.is_file() and not _LOCK_CONTENT.fullmatch(self.path.read_text()):
-            raise InputDataError(  # never truncate a file this lock did not write
-                f"parameter retraining.lock_file: {self.path} is not a lock file of "
-                "this project (it holds other data); choose another path"
-            )
-        handle = self.path.open("a+")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
+            super().acquire()
+        except LockHeld as held:
             raise RetrainingInProgress(
-                f"another retraining run ({holder}) holds {self.path}; "
+                f"another retraining run ({held.holder}) holds {self.path}; "
                 "this one does nothing"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        self._handle = handle
-
-    def release(self) -> None:
-        if self._handle is not None:
-            self._handle.truncate(0)
-            fcntl.flock(self._handle, fcntl.LOCK_UN)
-            self._handle.close()
-            self._handle = None
 
 
 class ModelTrackingHooks:
@@ -256,8 +236,11 @@ class ModelTrackingHooks:
         tags = {
             "kedro.run_id": run_params.get("run_id") or "",
             **git_tags(self._project_path or Path(run_params["project_path"])),
+            HOST_TAG: socket.gethostname(),
+            PID_TAG: str(os.getpid()),
         }
         mlflow.set_tags({key: value for key, value in tags.items() if value})
+        mark_dead_runs_killed(MlflowClient(), run.info.experiment_id)
 
     @hook_impl(trylast=True)
     def before_node_run(self, node: Any, inputs: dict[str, Any], **kwargs: Any) -> None:

@@ -14,11 +14,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kedro.io import Version
+from mlflow.tracking import MlflowClient
 
 from tests.conftest import kedro_cli, typed_params, written_files
+from vae_pipeline.datasets import ShardedArrayDataset
 from vae_pipeline.errors import TrainingError
+from vae_pipeline.locks import FileLock
 from vae_pipeline.pipelines import data_ingestion, training
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
+from vae_pipeline.pipelines.training.nodes import (
+    LOCK_FILE,
+    run_fingerprint,
+    train_vae,
+)
 from vae_pipeline.pipelines.training.params import TrainingParams
 
 
@@ -155,17 +164,16 @@ def _epochs_logged(output: str) -> list[int]:
 
 
 def test_killed_run_resumes_from_its_last_epoch(project_copy):
-    assert (
-        kedro_cli(project_copy, "run", "--pipelines", "data_ingestion").returncode == 0
-    )
+    """Killed while training, the same command resumes, although it ingests the
+    data again into a new version first (the checkpoint follows the content)."""
     params = (
         "training.epochs=8,training.batch_size=4,training.early_stopping_patience=8"
     )
+    pipelines = ("--pipelines", "data_ingestion,training")
     command = [
         str(Path(sys.executable).with_name("kedro")),
         "run",
-        "--pipelines",
-        "training",
+        *pipelines,
         "--params",
         params,
     ]
@@ -202,11 +210,16 @@ def test_killed_run_resumes_from_its_last_epoch(project_copy):
     assert other.returncode == 0, other.stderr[-2000:]
     assert "Resuming" not in other.stdout + other.stderr
     assert _epochs_logged(other.stdout + other.stderr) == [1, 2]
+    # ... and marks the MLflow run of the killed process KILLED.
+    client = MlflowClient(f"sqlite:///{project_copy / 'mlflow.db'}")
+    runs = client.search_runs(
+        [client.get_experiment_by_name("vae_pipeline").experiment_id],
+        order_by=["attributes.start_time ASC"],
+    )
+    assert [run.info.status for run in runs] == ["KILLED", "FINISHED"]
 
     # ... while the same command resumes after the last completed epoch.
-    resumed = kedro_cli(
-        project_copy, "run", "--pipelines", "training", "--params", params
-    )
+    resumed = kedro_cli(project_copy, "run", *pipelines, "--params", params)
     output = resumed.stdout + resumed.stderr
     assert resumed.returncode == 0, output[-2000:]
     assert "Resuming training from the checkpoint" in output
@@ -261,3 +274,39 @@ def test_resumes_from_the_previous_checkpoint_when_the_latest_is_torn(
     _, history = nodes.train_vae(*splits, params)
     assert history["epoch"] == [1, 2, 3, 4, 5]
     assert not any((tmp_path / "ckpt").iterdir())
+
+
+def _splits(root: Path, seed: int) -> list:
+    rng = np.random.default_rng(seed)
+    splits = []
+    for name, count in (("train", 64), ("validation", 32)):
+        versioned = ShardedArrayDataset(
+            filepath=str(root / name), version=Version(None, None)
+        )
+        versioned.save(rng.random((count, 4, 4, 1)).astype(np.float32))
+        splits.append(versioned.load())
+    return splits
+
+
+def test_the_checkpoint_fingerprint_follows_the_data_content(tmp_path):
+    params = typed_params(TrainingParams, "training")
+    first = _splits(tmp_path / "first", seed=0)
+    again = _splits(tmp_path / "again", seed=0)  # same content, other folder
+    other = _splits(tmp_path / "other", seed=1)
+    assert first[0].directory != again[0].directory
+    assert run_fingerprint(params, *first) == run_fingerprint(params, *again)
+    assert run_fingerprint(params, *first) != run_fingerprint(params, *other)
+
+
+def test_a_second_run_of_the_same_configuration_at_once_is_refused(tmp_path):
+    splits = _splits(tmp_path, seed=0)
+    params = typed_params(
+        TrainingParams, "training", epochs=1, checkpoint_dir=str(tmp_path / "ckpt")
+    )
+    run_dir = tmp_path / "ckpt" / run_fingerprint(params, *splits)
+    with FileLock(run_dir / LOCK_FILE, parameter="test"):  # the first run
+        with pytest.raises(TrainingError, match=r"another training run \(pid \d+\)"):
+            train_vae(*splits, params)
+        assert not (run_dir / "history.csv").exists()
+    model, history = train_vae(*splits, params)  # once it is done
+    assert history["epoch"] == [1]

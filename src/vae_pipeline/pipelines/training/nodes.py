@@ -20,6 +20,7 @@ from tensorflow.python.framework.config import is_op_determinism_enabled
 from vae_pipeline.console import is_terminal
 from vae_pipeline.datasets import ShardedArrays
 from vae_pipeline.errors import TrainingError
+from vae_pipeline.locks import FileLock, LockHeld
 from vae_pipeline.models import VAE, build_vae
 from vae_pipeline.models.callbacks import EpochLogger, EpochProgress, KLWarmup
 from vae_pipeline.models.data import ShardFiles, evaluation_dataset, training_dataset
@@ -29,6 +30,7 @@ from vae_pipeline.tracking.vae_flavor import ServableVAE
 logger = logging.getLogger(__name__)
 
 HISTORY_FILE = "history.csv"
+LOCK_FILE = "lock"
 BACKUP_FOLDER = "backup"
 
 
@@ -123,11 +125,16 @@ def even_first_batch(batch_size: int, num_examples: int, replicas: int) -> int:
 def run_fingerprint(
     params: TrainingParams, train_split: ShardedArrays, validation_split: ShardedArrays
 ) -> str:
-    """Identify a training configuration: parameters and the data versions used."""
+    """Identify a training configuration: its parameters and the data's content.
+
+    The data counts by content, not by version folder, so that a command that
+    ingests again before training (the default ``kedro run``) resumes too.
+    """
     identity = {
         "params": params.model_dump(exclude={"checkpoint_dir"}),
-        "train": str(train_split.directory),
-        "validation": str(validation_split.directory),
+        "train": train_split.content_sha256 or str(train_split.directory),
+        "validation": validation_split.content_sha256
+        or str(validation_split.directory),
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[
         :16
@@ -169,9 +176,12 @@ def train_vae(
     """Train a VAE on the training split, validated on the validation split.
 
     Checkpoints after every epoch under ``checkpoint_dir/<fingerprint>``, where the
-    fingerprint covers the parameters and the data versions: the same command
-    resumes a run that was killed, and any other configuration starts afresh. The
-    checkpoint is deleted once training ends.
+    fingerprint covers the parameters and the data's content: the same command
+    resumes a run that was killed (also when it ingested the same data again into
+    a new version), and any other configuration starts afresh. A run holds a lock
+    on that folder, so a second run of the same configuration at once fails
+    instead of sharing its checkpoint. The checkpoint is deleted once training
+    ends.
 
     Args:
         train_split: Training images.
@@ -184,20 +194,45 @@ def train_vae(
         The trained model (best validation weights) and its per-epoch history.
 
     Raises:
-        TrainingError: When the loss became NaN or infinite, or the initial model
-            does not match ``training.model``.
+        TrainingError: When the loss became NaN or infinite, the initial model
+            does not match ``training.model``, or another run trains the same
+            configuration now.
     """
     keras.utils.set_random_seed(params.seed)
     if params.deterministic:
         tf.config.experimental.enable_op_determinism()
-    jit_compile = xla_in_effect(params)
     strategy = distribution_strategy(params.strategy)
     run_dir = Path(params.checkpoint_dir) / run_fingerprint(
         params, train_split, validation_split
     )
+    lock = FileLock(run_dir / LOCK_FILE, parameter="training.checkpoint_dir")
+    try:
+        lock.acquire()
+    except LockHeld as held:
+        raise TrainingError(
+            f"another training run ({held.holder}) is training this configuration "
+            f"on the same data in {run_dir}; wait for it to finish"
+        ) from None
+    try:
+        return _train(
+            train_split, validation_split, params, run_dir, initial_model, strategy
+        )
+    finally:
+        lock.release()
+
+
+def _train(
+    train_split: ShardedArrays,
+    validation_split: ShardedArrays,
+    params: TrainingParams,
+    run_dir: Path,
+    initial_model: VAE | None,
+    strategy: tf.distribute.Strategy,
+) -> tuple[VAE, dict[str, list[float]]]:
+    """:func:`train_vae`'s work, under the lock of its checkpoint folder."""
+    jit_compile = xla_in_effect(params)
     if (run_dir / BACKUP_FOLDER).exists():
         logger.info("Resuming training from the checkpoint in %s", run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     cache_limit = params.cache_in_memory_mb * 2**20
     replicas = strategy.num_replicas_in_sync
     train_batch = even_first_batch(params.batch_size, len(train_split), replicas)
