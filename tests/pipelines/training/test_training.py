@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -17,7 +16,7 @@ import pytest
 from kedro.io import Version
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import kedro_cli, typed_params, written_files
+from tests.conftest import cli_env, kedro_cli, typed_params, written_files
 from vae_pipeline.datasets import ShardedArrayDataset
 from vae_pipeline.errors import TrainingError
 from vae_pipeline.locks import FileLock
@@ -183,7 +182,7 @@ def test_killed_run_resumes_from_its_last_epoch(project_copy):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "COLUMNS": "200"},
+        env=cli_env(),  # the project folder's own MLflow store, like kedro_cli
     )
     seen = ""
     deadline = time.monotonic() + 300
