@@ -25,6 +25,8 @@ import numpy as np
 from kedro.io import AbstractVersionedDataset, DatasetError, Version
 from kedro.io.core import get_protocol_and_path
 
+from vae_pipeline.errors import InputDataError
+
 MANIFEST = "manifest.json"
 FORMAT_NAME = "vae-pipeline-sharded-arrays"
 IMAGE_DTYPE = np.dtype("<f4")
@@ -104,6 +106,7 @@ class ShardedArrays:
         # The same images and labels in the same order, whatever the version folder
         # (absent from manifests written before it was recorded).
         self.content_sha256: str | None = manifest.get("content_sha256")
+        self.version: str | None = manifest.get("version")  # None when unversioned
         self.shards = [
             Shard(
                 images=directory / shard["images"],
@@ -172,6 +175,26 @@ class ShardedArrays:
         if not self.has_labels:
             return None
         return np.concatenate([np.load(s.labels) for s in self.shards])
+
+
+def check_same_version(splits: dict[str, ShardedArrays]) -> None:
+    """Raise unless the versioned splits all come from one data version.
+
+    A data version is the splits one run wrote together; training on a train split
+    of one version and a validation split of another (say after a run died between
+    writing them) would silently mix two datasets.
+
+    Raises:
+        InputDataError: Naming each split's version.
+    """
+    versions = {name: split.version for name, split in splits.items() if split.version}
+    if len(set(versions.values())) > 1:
+        found = ", ".join(f"{name} {version}" for name, version in versions.items())
+        raise InputDataError(
+            f"splits of different data versions ({found}): a data version is the "
+            "splits one run wrote together; run data_ingestion again, or pick one "
+            "version with --load-versions"
+        )
 
 
 def _as_stream(data: Any) -> ArrayStream:
@@ -336,7 +359,7 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
         partial = staging / f".{target.name}-{uuid.uuid4().hex}.partial"
         partial.mkdir()
         try:
-            self._write(partial, stream)
+            self._write(partial, stream, version=self.resolve_save_version() or None)
             target.parent.mkdir(parents=True, exist_ok=True)
             if target.exists():  # unversioned overwrite
                 shutil.rmtree(target)
@@ -344,7 +367,9 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
         finally:
             shutil.rmtree(partial, ignore_errors=True)
 
-    def _write(self, directory: Path, stream: ArrayStream) -> None:
+    def _write(
+        self, directory: Path, stream: ArrayStream, *, version: str | None
+    ) -> None:
         image_shape = tuple(int(d) for d in stream.image_shape)
         writer = _ShardWriter(
             directory,
@@ -373,6 +398,7 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
             "label_dtype": LABEL_DTYPE.str if writer.has_labels else None,
             "label_names": label_names_of(stream) if writer.has_labels else None,
             "content_sha256": writer.digest.hexdigest(),
+            "version": version,
             "shards": writer.shards,
         }
         (directory / MANIFEST).write_text(json.dumps(manifest, indent=2), "utf-8")

@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from tests.conftest import cli_env, kedro_cli, typed_params, written_files
 from vae_pipeline.datasets import ShardedArrayDataset
-from vae_pipeline.errors import TrainingError
+from vae_pipeline.errors import InputDataError, TrainingError
 from vae_pipeline.locks import FileLock
 from vae_pipeline.pipelines import data_ingestion, training
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
@@ -275,12 +275,13 @@ def test_resumes_from_the_previous_checkpoint_when_the_latest_is_torn(
     assert not any((tmp_path / "ckpt").iterdir())
 
 
-def _splits(root: Path, seed: int) -> list:
+def _splits(root: Path, seed: int, version: str = "2026-11-25T00.00.00.000Z") -> list:
+    """Train and validation splits written as one data version, as a run does."""
     rng = np.random.default_rng(seed)
     splits = []
     for name, count in (("train", 64), ("validation", 32)):
         versioned = ShardedArrayDataset(
-            filepath=str(root / name), version=Version(None, None)
+            filepath=str(root / name), version=Version(None, version)
         )
         versioned.save(rng.random((count, 4, 4, 1)).astype(np.float32))
         splits.append(versioned.load())
@@ -309,3 +310,19 @@ def test_a_second_run_of_the_same_configuration_at_once_is_refused(tmp_path):
         assert not (run_dir / "history.csv").exists()
     model, history = train_vae(*splits, params)  # once it is done
     assert history["epoch"] == [1]
+
+
+def test_splits_of_different_data_versions_are_refused(tmp_path):
+    """As after a run that died between writing the train and validation splits."""
+    train, _ = _splits(tmp_path, seed=0, version="2026-11-25T00.00.00.000Z")
+    _, validation = _splits(tmp_path, seed=1, version="2026-11-26T00.00.00.000Z")
+    params = typed_params(
+        TrainingParams, "training", epochs=1, checkpoint_dir=str(tmp_path / "ckpt")
+    )
+    with pytest.raises(
+        InputDataError,
+        match=r"splits of different data versions \(train_split "
+        r"2026-11-25T00.00.00.000Z, validation_split 2026-11-26T00.00.00.000Z\)",
+    ):
+        train_vae(train, validation, params)
+    assert not (tmp_path / "ckpt").exists()

@@ -19,6 +19,7 @@ from tensorflow.python.framework.config import is_op_determinism_enabled
 
 from vae_pipeline.console import is_terminal
 from vae_pipeline.datasets import ShardedArrays
+from vae_pipeline.datasets.sharded_array_dataset import check_same_version
 from vae_pipeline.errors import TrainingError
 from vae_pipeline.locks import FileLock, LockHeld
 from vae_pipeline.models import VAE, build_vae
@@ -194,10 +195,14 @@ def train_vae(
         The trained model (best validation weights) and its per-epoch history.
 
     Raises:
+        InputDataError: The splits come from different data versions.
         TrainingError: When the loss became NaN or infinite, the initial model
             does not match ``training.model``, or another run trains the same
             configuration now.
     """
+    check_same_version(
+        {"train_split": train_split, "validation_split": validation_split}
+    )
     keras.utils.set_random_seed(params.seed)
     if params.deterministic:
         tf.config.experimental.enable_op_determinism()
