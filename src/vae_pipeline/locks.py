@@ -19,6 +19,17 @@ from vae_pipeline.errors import InputDataError
 _CONTENT = re.compile(r"(pid \d+)?")
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process of this machine with this pid is running."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 class LockHeld(Exception):  # noqa: N818 (a state, not an error)
     """Another process holds the lock; ``holder`` says which (``pid N``)."""
 

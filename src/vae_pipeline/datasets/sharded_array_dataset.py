@@ -26,6 +26,7 @@ from kedro.io import AbstractVersionedDataset, DatasetError, Version
 from kedro.io.core import get_protocol_and_path
 
 from vae_pipeline.errors import InputDataError
+from vae_pipeline.locks import process_alive
 
 MANIFEST = "manifest.json"
 FORMAT_NAME = "vae-pipeline-sharded-arrays"
@@ -197,6 +198,16 @@ def check_same_version(splits: dict[str, ShardedArrays]) -> None:
         )
 
 
+def _remove_abandoned_partials(staging: Path, name: str) -> None:
+    """Remove the temporary folders of saves whose process is gone (``kill -9``,
+    a lost machine): they are never visible as a version, but they take space.
+    A save in progress in another live process keeps its folder."""
+    for partial in staging.glob(f".{name}-*-*.partial"):
+        pid = partial.name[len(name) + 2 :].split("-", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(partial, ignore_errors=True)
+
+
 def _as_stream(data: Any) -> ArrayStream:
     if isinstance(data, ArrayStream):
         return data
@@ -356,7 +367,8 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
         target = Path(self._get_save_path())
         staging = target.parents[1] if self._version else target.parent
         staging.mkdir(parents=True, exist_ok=True)
-        partial = staging / f".{target.name}-{uuid.uuid4().hex}.partial"
+        _remove_abandoned_partials(staging, target.name)
+        partial = staging / f".{target.name}-{os.getpid()}-{uuid.uuid4().hex}.partial"
         partial.mkdir()
         try:
             self._write(partial, stream, version=self.resolve_save_version() or None)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import socket
 
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
+
+from vae_pipeline.locks import process_alive
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def mark_dead_runs_killed(client: MlflowClient, experiment_id: str) -> list[str]
     killed = []
     for run in running:
         pid = run.data.tags.get(PID_TAG, "")
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             client.set_terminated(
                 run.info.run_id, RunStatus.to_string(RunStatus.KILLED)
             )
@@ -49,13 +50,3 @@ def mark_dead_runs_killed(client: MlflowClient, experiment_id: str) -> list[str]
             )
             killed.append(run.info.run_id)
     return killed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
