@@ -151,6 +151,17 @@ def require(available: bool, what: str, how: str) -> None:
     pytest.skip(message)
 
 
+def dead_pid() -> int:
+    """The pid of a process that has exited (what a ``kill -9`` leaves behind)."""
+    process = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(process.stdout)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on."""
     with socket.socket() as sock:

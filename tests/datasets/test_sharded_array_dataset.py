@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 from kedro.io import DatasetError, Version
 
-from tests.conftest import written_files
+from tests.conftest import dead_pid, written_files
 from vae_pipeline.datasets import InMemoryArrays, ShardedArrayDataset
 
 RNG = np.random.default_rng(3)
@@ -113,12 +111,7 @@ def test_select_reads_chosen_rows_across_shards(tmp_path):
 
 
 def test_a_save_removes_the_leftovers_of_saves_whose_process_died(tmp_path):
-    gone = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    gone = str(dead_pid())
     dataset = ShardedArrayDataset(
         filepath=str(tmp_path / "train"), version=Version(None, None)
     )

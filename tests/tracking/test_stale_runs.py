@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 
 from mlflow.tracking import MlflowClient
 
+from tests.conftest import dead_pid
 from vae_pipeline.tracking.stale_runs import HOST_TAG, PID_TAG, mark_dead_runs_killed
 
 
 def test_only_this_hosts_runs_of_dead_processes_are_marked_killed(tmp_path):
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = client.create_experiment("e", artifact_location=str(tmp_path / "a"))
-    gone = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    gone = str(dead_pid())
     here = socket.gethostname()
     runs = {
         name: client.create_run(experiment, tags={HOST_TAG: host, PID_TAG: pid})

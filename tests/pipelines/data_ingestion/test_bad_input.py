@@ -212,19 +212,25 @@ def test_npz_label_count_differs(npz_fails):
     )
 
 
+def npy_header(descr: str, shape: tuple[int, ...]) -> bytes:
+    """An NPY header declaring ``shape``, for arrays whose data does not match it."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": descr, "fortran_order": False, "shape": shape}
+    )
+    return header.getvalue()
+
+
 def test_npz_labels_declaring_more_than_the_images_are_not_loaded(fails, tmp_path):
     """A 'y' header promising 5x10^8 labels (4 GB) is refused from its header."""
     path = tmp_path / "data.npz"
     np.savez(path, x=images(20), y=np.zeros(20, dtype=np.int64))
     with zipfile.ZipFile(path) as archive:
         x = archive.read("x.npy")
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(
-        header, {"descr": "<i8", "fortran_order": False, "shape": (500_000_000,)}
-    )
+    header = npy_header("<i8", (500_000_000,))
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("x.npy", x)
-        archive.writestr("y.npy", header.getvalue() + b"\0" * 160)
+        archive.writestr("y.npy", header + b"\0" * 160)
     fails(
         rf"{path}: 'y' has 500000000 labels for 20 images",
         catalog_overrides=npz_catalog(path),
@@ -234,12 +240,9 @@ def test_npz_labels_declaring_more_than_the_images_are_not_loaded(fails, tmp_pat
 
 def test_npz_array_holding_less_than_its_header_declares(fails, tmp_path):
     path = tmp_path / "data.npz"
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(
-        header, {"descr": "|u1", "fortran_order": False, "shape": (1000, 28, 28)}
-    )
+    header = npy_header("|u1", (1000, 28, 28))
     with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("x.npy", header.getvalue() + b"\0" * 784)
+        archive.writestr("x.npy", header + b"\0" * 784)
     fails(
         rf"{path}: array 'x' declares 784000 bytes of data but the archive holds 784",
         catalog_overrides=npz_catalog(path),
