@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 
+import rich
 from kedro.framework.hooks import hook_impl
 from kedro.io import DatasetError
 from kedro.logging import RichHandler
@@ -26,8 +27,10 @@ PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def is_terminal() -> bool:
-    """Whether standard output is an interactive terminal (not a file or pipe)."""
-    return sys.stdout.isatty()
+    """Whether output goes to an interactive terminal or a Jupyter notebook, where
+    rich renders (not a file or a pipe)."""
+    console = rich.get_console()
+    return sys.stdout.isatty() or console.is_jupyter
 
 
 def plain_console() -> logging.Handler:
@@ -53,13 +56,13 @@ class ConsoleHooks:
     @hook_impl(tryfirst=True)  # before other hooks log
     def after_context_created(self) -> None:
         root = logging.getLogger()
-        for index, rich in enumerate(root.handlers):
-            if not isinstance(rich, RichHandler):
+        for index, existing in enumerate(root.handlers):
+            if not isinstance(existing, RichHandler):
                 continue
-            handler = rich
+            handler = existing
             if not is_terminal():
                 handler = plain_console()
-                handler.setLevel(rich.level)
+                handler.setLevel(existing.level)
                 root.handlers[index] = handler
             if not any(isinstance(f, UserErrorFilter) for f in handler.filters):
                 handler.addFilter(UserErrorFilter())
