@@ -31,7 +31,7 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
 
 @functools.cache
-def _base_parameters() -> dict[str, Any]:
+def base_parameters() -> dict[str, Any]:
     loader = OmegaConfigLoader(
         conf_source=str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="base"
     )
@@ -41,12 +41,12 @@ def _base_parameters() -> dict[str, Any]:
 def typed_params(params_class: type[P], group: str, /, **overrides: Any) -> P:
     """A parameter group as the project ships it (``conf/base``, not a user's
     ``conf/local``), with some values overridden, validated as ``params_class``."""
-    return params_class.model_validate(merged(_base_parameters()[group], overrides))
+    return params_class.model_validate(merged(base_parameters()[group], overrides))
 
 
 def model_options(**overrides: Any) -> dict[str, Any]:
     """``build_vae`` options: the project's ``training.model``, some overridden."""
-    return merged(_base_parameters()["training"]["model"], overrides)
+    return merged(base_parameters()["training"]["model"], overrides)
 
 
 def project_config(key: str) -> dict[str, Any]:

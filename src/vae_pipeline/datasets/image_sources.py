@@ -446,11 +446,10 @@ class NPZSource(ImageSource):
                     shape, dtype.itemsize, f"{self.path} 'x'"
                 )
                 self._check_holds(archive, "x", member.tell(), shape[0] * item_bytes)
-            # Labels are checked against x and the archive before they are loaded:
-            # memory never follows a header that promises more than the file holds.
-            labels = self._labels(archive, shape[0]) if "y.npy" in names else None
-            with archive.open("x.npy") as member:
-                self._read_header(member, "x")
+                # Labels are checked against x and the archive before they are
+                # loaded: memory never follows a header that promises more than
+                # the file holds.
+                labels = self._labels(archive, shape[0]) if "y.npy" in names else None
                 per_read = images_per_read(item_bytes, chunk_size)
                 for start in range(0, shape[0], per_read):
                     count = min(per_read, shape[0] - start)

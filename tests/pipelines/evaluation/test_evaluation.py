@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import (
-    _base_parameters,
+    base_parameters,
     build_catalog,
     copy_data_skeleton,
     run_in_memory,
@@ -120,7 +120,7 @@ def test_latent_comparison_draws_three_panels(make_catalog, run_pipeline, data_r
             ),
             **{
                 f"latent_comparison.{name}": overrides
-                for name, overrides in _base_parameters()["latent_comparison"].items()
+                for name, overrides in base_parameters()["latent_comparison"].items()
             },
         },
     )
@@ -137,7 +137,7 @@ def test_latent_comparison_variants_override_the_training_parameters(variant):
     training_params = typed_params(
         TrainingParams, "training", epochs=7, learning_rate=0.01
     )
-    overrides = _base_parameters()["latent_comparison"][variant]
+    overrides = base_parameters()["latent_comparison"][variant]
     merged = variant_training_params(training_params, overrides, variant=variant)
     assert merged.model.latent_dim == 2
     assert (merged.epochs, merged.learning_rate) == (7, 0.01)

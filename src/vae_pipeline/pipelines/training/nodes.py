@@ -210,20 +210,16 @@ def train_vae(
     run_dir = Path(params.checkpoint_dir) / run_fingerprint(
         params, train_split, validation_split
     )
-    lock = FileLock(run_dir / LOCK_FILE, parameter="training.checkpoint_dir")
     try:
-        lock.acquire()
+        with FileLock(run_dir / LOCK_FILE, parameter="training.checkpoint_dir"):
+            return _train(
+                train_split, validation_split, params, run_dir, initial_model, strategy
+            )
     except LockHeld as held:
         raise TrainingError(
             f"another training run ({held.holder}) is training this configuration "
             f"on the same data in {run_dir}; wait for it to finish"
         ) from None
-    try:
-        return _train(
-            train_split, validation_split, params, run_dir, initial_model, strategy
-        )
-    finally:
-        lock.release()
 
 
 def _train(
