@@ -56,13 +56,13 @@ def test_telemetry_consent_is_false_for_every_user():
     assert ".telemetry" not in ignored
 
 
-def test_default_pipeline_chains_ingestion_training_evaluation_generation():
+def test_default_pipeline_chains_ingestion_to_registration_and_generation():
     from vae_pipeline.pipeline_registry import register_pipelines
 
     bootstrap_project(PROJECT_ROOT)
     pipelines = register_pipelines()
     assert set(find_pipelines()) <= set(pipelines)
-    chain = ("data_ingestion", "training", "evaluation", "generation")
+    chain = ("data_ingestion", "training", "evaluation", "registration", "generation")
     default_nodes = {node.name for node in pipelines["__default__"].nodes}
     assert default_nodes == {
         node.name for name in chain for node in pipelines[name].nodes
@@ -71,6 +71,9 @@ def test_default_pipeline_chains_ingestion_training_evaluation_generation():
     assert order.index("build_model_input_node") < order.index("train_vae_node")
     assert order.index("train_vae_node") < order.index(
         "compute_evaluation_metrics_node"
+    )
+    assert order.index("compute_evaluation_metrics_node") < order.index(
+        "register_model_node"
     )
     assert "latent_comparison" in pipelines
 

@@ -51,7 +51,7 @@ def vae_pipeline_retraining():
         with KedroSession.create(project_path=project_path, env=env) as session:
             try:
                 session.run(pipeline_names=[pipeline_name])
-            except RunSkipped as skipped:  # no new data, or another run is on
+            except RunSkipped as skipped:  # no new data to retrain on
                 raise AirflowSkipException(str(skipped)) from None
 
     run_pipeline()

@@ -11,17 +11,25 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import DatasetError
 from kedro.logging import RichHandler
 from kedro.validation import ParameterValidationError
+from mlflow.exceptions import MlflowException
 
-from vae_pipeline.errors import InputDataError, TrackingError, TrainingError
+from vae_pipeline.errors import (
+    InputDataError,
+    RunSkipped,
+    TrackingError,
+    TrainingError,
+)
 
 # Errors that are the user's input (a bad parameter, a corrupt or misconfigured
-# dataset): ``kedro run`` reports them as one line, without a traceback.
+# dataset) or the tracking store's (a server that stopped answering): ``kedro run``
+# reports them as one line, without a traceback.
 USER_ERRORS = (
     InputDataError,
     TrainingError,
     TrackingError,
     ParameterValidationError,
     DatasetError,
+    MlflowException,
 )
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -69,7 +77,9 @@ class ConsoleHooks:
 
 
 class UserErrorFilter(logging.Filter):
-    """Drop Kedro's ``--from-nodes`` resume hint when a node failed on bad input.
+    """Drop Kedro's ``--from-nodes`` resume hint when a node failed on bad input,
+    and Kedro's error report when a node found nothing to do (:class:`RunSkipped`,
+    which ``kedro run`` reports as ``Nothing done: ...``).
 
     Kedro suggests resuming from the failed node whatever the error. When it is
     bad input or a bad parameter (one of :data:`USER_ERRORS`, which ``kedro run``
@@ -79,8 +89,11 @@ class UserErrorFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        error = sys.exc_info()[1]
+        if isinstance(error, RunSkipped) and record.levelno >= logging.WARNING:
+            return not record.name.startswith(("kedro.pipeline", "kedro.runner"))
         if not record.name.startswith("kedro.runner"):
             return True
         if "--from-nodes" not in record.getMessage():
             return True
-        return not isinstance(sys.exc_info()[1], USER_ERRORS)
+        return not isinstance(error, USER_ERRORS)

@@ -25,8 +25,4 @@ class RunSkipped(Exception):  # noqa: N818 (not an error: a run with nothing to 
 
 
 class NothingToRetrain(RunSkipped):
-    """No new partitions since the last successful retraining."""
-
-
-class RetrainingInProgress(RunSkipped):
-    """Another retraining run holds the lock."""
+    """No incoming file that the latest data version has not merged."""

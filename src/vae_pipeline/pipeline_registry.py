@@ -5,15 +5,21 @@ from __future__ import annotations
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
-DEFAULT_PIPELINES = ("data_ingestion", "training", "evaluation", "generation")
+DEFAULT_PIPELINES = (
+    "data_ingestion",
+    "training",
+    "evaluation",
+    "registration",
+    "generation",
+)
 
 
 def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines.
 
-    ``kedro run`` with no ``--pipelines`` runs ingestion, training, evaluation and
-    generation on the model it trains; ``kedro run --pipelines generation`` runs
-    generation on a registered model (``registered_vae_model``);
+    ``kedro run`` with no ``--pipelines`` runs ingestion, training, evaluation,
+    registration and generation on the model it trains; ``kedro run --pipelines
+    generation`` runs generation on a registered model (``registered_vae_model``);
     ``latent_comparison`` trains three more models and runs on demand.
 
     Returns:

@@ -6,19 +6,14 @@ from omegaconf.resolvers import oc
 
 from vae_pipeline.console import ConsoleHooks
 from vae_pipeline.pipeline_registry import DEFAULT_PIPELINES
-from vae_pipeline.tracking.hooks import (
-    ModelTrackingHooks,
-    RetrainingGuardHooks,
-    RunNamingHooks,
-)
+from vae_pipeline.tracking.hooks import RunNamingHooks, TrackingHooks
 from vae_pipeline.tracking.summary import RunSummaryHooks
 
 # Hooks run Last-In-First-Out: kedro-mlflow's, registered after these, run first.
 HOOKS = (
     ConsoleHooks(),
     RunSummaryHooks(),
-    RetrainingGuardHooks(),
-    ModelTrackingHooks(),
+    TrackingHooks(),
     RunNamingHooks(default_pipelines=DEFAULT_PIPELINES),
 )
 

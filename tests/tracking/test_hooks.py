@@ -14,29 +14,34 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import free_port
-from vae_pipeline.errors import InputDataError, TrackingError
-from vae_pipeline.tracking.hooks import (
-    RetrainingLock,
-    check_tracking_server,
-    redact,
-    run_name,
-)
+from vae_pipeline.errors import InputDataError, NothingToRetrain, TrackingError
+from vae_pipeline.locks import FileLock
+from vae_pipeline.tracking.hooks import TrackingHooks, run_name
 from vae_pipeline.tracking.registry import (
     assign_alias,
     metric_tags,
     register_run_model,
     version_by_alias,
 )
+from vae_pipeline.tracking.server import (
+    REQUEST_LIMITS,
+    bound_retries,
+    check_tracking_server,
+    redact,
+)
 
-DEFAULT = ("data_ingestion", "training", "evaluation", "generation")
+DEFAULT = ("data_ingestion", "training", "evaluation", "registration", "generation")
 
 
 @pytest.mark.parametrize(
     ("names", "expected"),
     [
-        (None, "data_ingestion+training+evaluation+generation"),
+        (None, "data_ingestion+training+evaluation+registration+generation"),
         (["generation"], "generation"),
-        (["__default__", "training"], "data_ingestion+training+evaluation+generation"),
+        (
+            ["__default__", "training"],
+            "data_ingestion+training+evaluation+registration+generation",
+        ),
         (
             ["evaluation", "data_ingestion", "training"],
             "data_ingestion+training+evaluation",
@@ -134,14 +139,62 @@ def test_a_read_only_sqlite_store_fails_fast_naming_it(tmp_path, monkeypatch):
         check_tracking_server(f"sqlite:///{store}")
 
 
-def test_the_retraining_lock_never_truncates_a_file_it_did_not_write(tmp_path):
+def test_a_lock_never_truncates_a_file_it_did_not_write(tmp_path):
     precious = tmp_path / "notes.txt"
     precious.write_text("a user's file")
-    with pytest.raises(InputDataError, match=r"retraining.lock_file: .* not a lock"):
-        RetrainingLock(precious).acquire()
+    with pytest.raises(InputDataError, match=r"parameter x.lock: .* not a lock"):
+        FileLock(precious, parameter="x.lock").acquire()
     assert precious.read_text() == "a user's file"
-    lock = RetrainingLock(tmp_path / "incoming.lock")
+    lock = FileLock(tmp_path / "a.lock", parameter="x.lock")
     lock.acquire()
     assert lock.path.read_text() == f"pid {os.getpid()}"
     lock.release()
-    RetrainingLock(lock.path).acquire()  # its own, released lock file is fine
+    FileLock(lock.path, parameter="x.lock").acquire()  # its own released lock file
+
+
+def test_mlflow_retries_are_bounded_unless_the_user_set_them(monkeypatch):
+    for name in REQUEST_LIMITS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    bound_retries()
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "2"
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "5"
+
+
+@pytest.fixture
+def tracked_run(tmp_path, monkeypatch) -> Iterator[TrackingHooks]:
+    """An MLflow run open as kedro-mlflow opens one, seen by the hooks."""
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    hooks = TrackingHooks()
+    hooks._project_path = tmp_path  # noqa: SLF001 (set by after_context_created)
+    with mlflow.start_run():
+        yield hooks
+
+
+def test_a_failed_run_leaves_the_registry_as_it_found_it(tracked_run):
+    client = MlflowClient()
+    earlier = client.create_run(mlflow.active_run().info.experiment_id)
+    source = f"runs:/{earlier.info.run_id}/model"
+    first = register_run_model(
+        client, name="vae", model_uri=source, run_id=earlier.info.run_id
+    )
+    assign_alias(client, first, "champion")
+    tracked_run.before_pipeline_run({"run_id": "r"})
+    run_id = mlflow.active_run().info.run_id
+    second = register_run_model(client, name="vae", model_uri=source, run_id=run_id)
+    assign_alias(client, second, "champion")
+    tracked_run.on_pipeline_error(RuntimeError("a node failed"))
+    versions = client.search_model_versions("name='vae'")
+    assert [int(v.version) for v in versions] == [1]
+    assert {
+        k: int(v) for k, v in client.get_registered_model("vae").aliases.items()
+    } == {"champion": 1}
+    assert client.get_run(run_id).info.lifecycle_stage == "active"
+
+
+def test_a_skipped_run_leaves_no_mlflow_run(tracked_run):
+    tracked_run.before_pipeline_run({"run_id": "r"})
+    run_id = mlflow.active_run().info.run_id
+    mlflow.end_run("FAILED")  # kedro-mlflow's own on_pipeline_error, which runs first
+    tracked_run.on_pipeline_error(NothingToRetrain("no new files"))
+    assert MlflowClient().get_run(run_id).info.lifecycle_stage == "deleted"

@@ -1,5 +1,6 @@
 """Kedro datasets of the project: raw image sources and sharded model input."""
 
+from vae_pipeline.datasets.data_version import DataVersionDataset
 from vae_pipeline.datasets.raw_datasets import (
     DigitsDataset,
     IDXDataset,
@@ -15,6 +16,7 @@ from vae_pipeline.datasets.sharded_array_dataset import (
 
 __all__ = [
     "ArrayStream",
+    "DataVersionDataset",
     "DigitsDataset",
     "IDXDataset",
     "InMemoryArrays",

@@ -1,15 +1,15 @@
 """New raw data for retraining: one file of a partition under ``incoming/``.
 
-Used as the ``dataset`` of kedro-datasets' ``IncrementalDataset``: a batch of new
+Used as the ``dataset`` of kedro-datasets' ``PartitionedDataset``: a batch of new
 data is a folder ``data/01_raw/incoming/<batch>/`` holding NPZ archives, an IDX
 images file (with its labels file), or images (in one sub-folder per class when
-labelled). Name batches so that they sort after the ones before them (a date,
-``2026-11-24``): IncrementalDataset picks up partitions that sort after its
-checkpoint.
+labelled). Files are told apart by their content (SHA-256), not by their names
+or their order, so batch folders may have any name and may grow.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -24,6 +24,15 @@ class IncomingFile:
     """A file of a new batch; read only when its batch is ingested."""
 
     path: Path
+    sha256: str | None = None  # once computed
+
+    def content_sha256(self) -> str:
+        """SHA-256 of the file's bytes, read in 1 MiB blocks."""
+        digest = hashlib.sha256()
+        with self.path.open("rb") as stream:
+            while block := stream.read(2**20):
+                digest.update(block)
+        return digest.hexdigest()
 
     def load_image(self) -> Any:
         """The file as a PIL image (for image-folder batches)."""

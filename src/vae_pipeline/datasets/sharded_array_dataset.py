@@ -6,15 +6,19 @@ reads them natively with ``FixedLengthRecordDataset`` by skipping each file's
 header. A ``manifest.json`` records shapes, counts and header sizes.
 
 A save goes to a hidden temporary folder beside the dataset and is moved into place
-only once every shard is written: a failed save leaves nothing behind.
+only once every shard is written: a failed save leaves nothing behind. With
+``data_version:`` (see :mod:`vae_pipeline.datasets.data_version`) a saved version
+is read by other runs only once a data version record commits it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,10 +27,13 @@ from typing import IO, Any, Protocol, runtime_checkable
 
 import numpy as np
 from kedro.io import AbstractVersionedDataset, DatasetError, Version
-from kedro.io.core import get_protocol_and_path
+from kedro.io.core import VersionNotFoundError, get_protocol_and_path
 
+from vae_pipeline.datasets.data_version import committed_split_versions, writer
 from vae_pipeline.errors import InputDataError
 from vae_pipeline.locks import process_alive
+
+logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 FORMAT_NAME = "vae-pipeline-sharded-arrays"
@@ -208,6 +215,19 @@ def _remove_abandoned_partials(staging: Path, name: str) -> None:
             shutil.rmtree(partial, ignore_errors=True)
 
 
+def _abandoned_by(folder: Path, manifest_name: str) -> int | None:
+    """The pid of the dead process of this host that wrote a version folder."""
+    try:
+        manifest = json.loads((folder / manifest_name / MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    written_by = manifest.get("writer") or {}
+    pid = written_by.get("pid")
+    if written_by.get("host") != socket.gethostname() or not isinstance(pid, int):
+        return None  # another machine's process: it cannot be checked from here
+    return None if process_alive(pid) else pid
+
+
 def _as_stream(data: Any) -> ArrayStream:
     if isinstance(data, ArrayStream):
         return data
@@ -321,6 +341,16 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
           filepath: data/05_model_input/train
           shard_size: 8192
           versioned: true
+          data_version: data/05_model_input/data_version.json
+
+    Args:
+        filepath: The split's folder.
+        shard_size: Examples per shard file.
+        version: Kedro's load and save versions.
+        data_version: The filepath of a ``DataVersionDataset``: the latest version
+            is then the one its latest record names (or the one this dataset
+            saved in this run), never an uncommitted one.
+        metadata: Free-form metadata (kedro-viz layers).
     """
 
     def __init__(
@@ -329,6 +359,7 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
         filepath: str,
         shard_size: int = 8192,
         version: Version | None = None,
+        data_version: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         protocol, path = get_protocol_and_path(filepath, version)
@@ -343,6 +374,8 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
             )
         super().__init__(filepath=PurePosixPath(path), version=version)
         self._shard_size = shard_size
+        self._data_version = data_version
+        self._saved_version: str | None = None
         self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
@@ -350,7 +383,43 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
             "filepath": str(self._filepath),
             "shard_size": self._shard_size,
             "version": self._version,
+            "data_version": self._data_version,
         }
+
+    def _fetch_latest_load_version(self) -> str:
+        if self._data_version is None:
+            return super()._fetch_latest_load_version()
+        if self._saved_version is not None:  # this run's own, not committed yet
+            return self._saved_version
+        committed = committed_split_versions(self._data_version, self._filepath.name)
+        if not committed:
+            raise VersionNotFoundError(
+                f"{self._filepath}: no committed data version has a "
+                f"'{self._filepath.name}' split; run the data_ingestion pipeline"
+            )
+        return committed[0]
+
+    def _remove_abandoned_versions(self) -> None:
+        """Remove the versions that no record commits and whose writer died (a
+        ``kill -9`` or a failure before the commit). A version being written by a
+        live process, or by another machine, is left alone."""
+        if self._data_version is None or not Path(self._filepath).is_dir():
+            return
+        committed = set(
+            committed_split_versions(self._data_version, self._filepath.name)
+        )
+        for folder in Path(self._filepath).iterdir():
+            if folder.name.startswith(".") or folder.name in committed:
+                continue
+            pid = _abandoned_by(folder, self._filepath.name)
+            if pid is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+                logger.info(
+                    "Removed %s: written by process %s, which died before "
+                    "committing it",
+                    folder,
+                    pid,
+                )
 
     def load(self) -> ShardedArrays:
         directory = Path(self._get_load_path())
@@ -368,6 +437,7 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
         staging = target.parents[1] if self._version else target.parent
         staging.mkdir(parents=True, exist_ok=True)
         _remove_abandoned_partials(staging, target.name)
+        self._remove_abandoned_versions()
         partial = staging / f".{target.name}-{os.getpid()}-{uuid.uuid4().hex}.partial"
         partial.mkdir()
         try:
@@ -376,6 +446,7 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
             if target.exists():  # unversioned overwrite
                 shutil.rmtree(target)
             os.replace(partial, target)
+            self._saved_version = self.resolve_save_version() or None
         finally:
             shutil.rmtree(partial, ignore_errors=True)
 
@@ -383,7 +454,7 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
         self, directory: Path, stream: ArrayStream, *, version: str | None
     ) -> None:
         image_shape = tuple(int(d) for d in stream.image_shape)
-        writer = _ShardWriter(
+        shards = _ShardWriter(
             directory,
             num_examples=int(stream.num_examples),
             image_shape=image_shape,
@@ -397,21 +468,22 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
                         f"chunk of shape {images.shape[1:]} in a stream of "
                         f"{image_shape} images"
                     )
-                writer.write(images, labels if writer.has_labels else None)
+                shards.write(images, labels if shards.has_labels else None)
         finally:
-            writer._close()  # noqa: SLF001
-        writer.finish()
+            shards._close()  # noqa: SLF001
+        shards.finish()
         manifest = {
             "format": FORMAT_NAME,
             "format_version": 1,
             "num_examples": int(stream.num_examples),
             "image_shape": list(image_shape),
             "image_dtype": IMAGE_DTYPE.str,
-            "label_dtype": LABEL_DTYPE.str if writer.has_labels else None,
-            "label_names": label_names_of(stream) if writer.has_labels else None,
-            "content_sha256": writer.digest.hexdigest(),
+            "label_dtype": LABEL_DTYPE.str if shards.has_labels else None,
+            "label_names": label_names_of(stream) if shards.has_labels else None,
+            "content_sha256": shards.digest.hexdigest(),
             "version": version,
-            "shards": writer.shards,
+            "writer": writer(),
+            "shards": shards.shards,
         }
         (directory / MANIFEST).write_text(json.dumps(manifest, indent=2), "utf-8")
 

@@ -1,14 +1,23 @@
-"""Model registry operations: register a run's model, read and move aliases."""
+"""The model registry as Kedro datasets: register a run's model, read and move
+aliases. The pipelines' nodes decide; these datasets do the registry's I/O."""
 
 from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
+from typing import Any
 
+import mlflow
+from kedro.io import AbstractDataset, DatasetError
+from kedro_mlflow.io.models import MlflowModelTrackingDataset
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
+
+from vae_pipeline.errors import TrackingError
+from vae_pipeline.tracking.vae_flavor import ServableVAE
 
 logger = logging.getLogger(__name__)
 
@@ -83,3 +92,106 @@ def assign_alias(client: MlflowClient, version: ModelVersion, alias: str) -> Non
     logger.info(
         "Model '%s' version %s is now '@%s'", version.name, version.version, alias
     )
+
+
+@dataclass(frozen=True)
+class ModelRelease:
+    """A trained model to log to the run and register, with its version tags."""
+
+    servable: ServableVAE
+    tags: dict[str, str]
+
+
+class RegisteredModelDataset(MlflowModelTrackingDataset):
+    """Log a model to the active MLflow run and register it as a new version.
+
+    Saving logs it as kedro-mlflow's ``MlflowModelTrackingDataset`` does, then
+    registers the logged model under ``model_name`` with the release's tags (the
+    registered model is created on first use). Loading gives the version this
+    dataset registered in this run: ``{"name", "version", "run_id"}``.
+
+    Example catalog entry::
+
+        registered_model:
+          type: vae_pipeline.tracking.registry.RegisteredModelDataset
+          model_name: vae_pipeline
+          flavor: vae_pipeline.tracking.vae_flavor
+          save_args:
+            name: model
+    """
+
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        flavor: str,
+        save_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(flavor=flavor, save_args=save_args, metadata=metadata)
+        self._model_name = model_name
+        self._registered: dict[str, str] | None = None
+
+    def _save(self, release: ModelRelease) -> None:
+        if mlflow.active_run() is None:
+            raise TrackingError(
+                f"cannot register '{self._model_name}': no MLflow run is active "
+                "(tracking is disabled for this pipeline in mlflow.yml)"
+            )
+        super()._save(release.servable)
+        version = register_run_model(
+            MlflowClient(),
+            name=self._model_name,
+            model_uri=self.model_info.model_uri,
+            model_id=self.model_info.model_id,
+            run_id=self.model_info.run_id,
+            tags=release.tags,
+        )
+        self._registered = {
+            "name": version.name,
+            "version": str(version.version),
+            "run_id": str(version.run_id),
+        }
+
+    def _load(self) -> dict[str, str]:
+        if self._registered is None:
+            raise DatasetError(f"this run registered no version of {self._model_name}")
+        return dict(self._registered)
+
+
+class ModelAliasesDataset(AbstractDataset[dict[str, Any], dict[str, str]]):
+    """The aliases of a registered model, and the way to move them.
+
+    Loading gives ``{alias: version}`` (empty before the first registration).
+    Saving ``{"version": "3", "aliases": ["champion"], "tags": {...}}`` points
+    each alias at that version and sets the tags on the version and on the run
+    that logged it.
+    """
+
+    def __init__(
+        self, *, model_name: str, metadata: dict[str, Any] | None = None
+    ) -> None:
+        self._model_name = model_name
+        self.metadata = metadata
+
+    def load(self) -> dict[str, str]:
+        client = MlflowClient()
+        try:
+            aliases = client.get_registered_model(self._model_name).aliases
+        except MlflowException as error:
+            if error.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+                raise
+            return {}
+        return {alias: str(version) for alias, version in aliases.items()}
+
+    def save(self, data: dict[str, Any]) -> None:
+        client = MlflowClient()
+        version = client.get_model_version(self._model_name, str(data["version"]))
+        for key, value in data.get("tags", {}).items():
+            client.set_model_version_tag(version.name, version.version, key, value)
+            client.set_tag(version.run_id, key, value)
+        for alias in data.get("aliases", []):
+            assign_alias(client, version, alias)
+
+    def _describe(self) -> dict[str, Any]:
+        return {"model_name": self._model_name}

@@ -1,4 +1,5 @@
-"""MLflow runs left RUNNING by a ``kedro run`` that was killed."""
+"""MLflow runs left RUNNING by a ``kedro run`` that was killed, and what they
+registered."""
 
 from __future__ import annotations
 
@@ -50,3 +51,19 @@ def mark_dead_runs_killed(client: MlflowClient, experiment_id: str) -> list[str]
             )
             killed.append(run.info.run_id)
     return killed
+
+
+def clean_up_dead_runs(client: MlflowClient, experiment_id: str) -> None:
+    """Mark KILLED the runs a dead process left RUNNING, and delete the model
+    versions they registered that no alias points at (a run killed between
+    registering its model and committing its data): what a run killed half-way
+    registered is not a model anyone chose."""
+    for run_id in mark_dead_runs_killed(client, experiment_id):
+        for version in client.search_model_versions(f"run_id = '{run_id}'"):
+            if not version.aliases:
+                client.delete_model_version(version.name, version.version)
+                logger.info(
+                    "Deleted model '%s' version %s, registered by the killed run",
+                    version.name,
+                    version.version,
+                )

@@ -21,8 +21,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from vae_pipeline.datasets import ShardedArrays
-from vae_pipeline.tracking.hooks import redact
 from vae_pipeline.tracking.registry import version_by_alias
+from vae_pipeline.tracking.server import redact
 
 logger = logging.getLogger(__name__)
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from kedro.io import DatasetError
 from PIL import Image
 
 from tests.conftest import MNIST_IMAGES, MNIST_LABELS, typed_params
 from vae_pipeline.datasets.image_sources import write_idx
+from vae_pipeline.datasets.sharded_array_dataset import _ShardWriter
 from vae_pipeline.pipelines.data_ingestion import create_pipeline
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
 
@@ -333,3 +336,26 @@ def test_real_mnist_idx(make_catalog, run_pipeline, data_root):
     )
     assert manifest["num_examples"] == 8000
     assert [shard["count"] for shard in manifest["shards"]] == [8000]
+
+
+def test_a_full_disk_while_writing_the_splits_changes_no_committed_version(
+    make_catalog, run_pipeline, monkeypatch
+):
+    ingest(make_catalog, run_pipeline)
+    committed = make_catalog().load("data_version")
+    write = _ShardWriter.write
+
+    def full_disk_on_validation(writer, images, labels):
+        if writer.directory.name.startswith(".validation-"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        write(writer, images, labels)
+
+    monkeypatch.setattr(_ShardWriter, "write", full_disk_on_validation)
+    with pytest.raises(DatasetError, match=r"No space left on device"):
+        ingest(make_catalog, run_pipeline, split={"seed": 8})
+    fresh = make_catalog()
+    assert fresh.load("data_version") == committed
+    for name in ("train", "validation", "test"):
+        loaded = fresh.load(f"{name}_split")
+        assert loaded.version == committed["splits"][name]["version"]
+        assert loaded.content_sha256 == committed["splits"][name]["content_sha256"]

@@ -1,4 +1,5 @@
-"""Retraining nodes on their own: grouping new data and the promotion rule."""
+"""Retraining nodes on their own: new files by content, grouping new data, and
+the promotion rule."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import pytest
 from tests.conftest import typed_params
 from vae_pipeline.datasets.image_sources import IDXSource, NPZSource
 from vae_pipeline.datasets.incoming import IncomingFile
-from vae_pipeline.errors import InputDataError
+from vae_pipeline.errors import InputDataError, NothingToRetrain
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
 from vae_pipeline.pipelines.retraining.nodes import (
     collect_incoming_sources,
     decide_promotion,
+    select_new_files,
 )
 from vae_pipeline.pipelines.retraining.params import RetrainingParams
 
@@ -23,10 +25,9 @@ def files(*names: str) -> dict[str, IncomingFile]:
     return {name: IncomingFile(Path("/incoming") / name) for name in names}
 
 
-def test_batches_group_npz_idx_pairs_and_ignore_hidden_files():
+def test_batches_group_npz_and_idx_pairs():
     sources = collect_incoming_sources(
         files(
-            ".gitkeep",
             "b1/a.npz",
             "b2/new-images-idx3-ubyte.gz",
             "b2/new-labels-idx1-ubyte.gz",
@@ -44,7 +45,6 @@ def test_batches_group_npz_idx_pairs_and_ignore_hidden_files():
         (["b1/notes.txt"], r"incoming/b1/notes.txt: not new data"),
         (["b1/x-labels-idx1-ubyte"], r"IDX labels without their images file"),
         (["loose.npz"], r"incoming/loose.npz: new data goes in a batch folder"),
-        ([".gitkeep"], r"no new batches"),
     ],
 )
 def test_what_is_not_new_data_is_named(names, message):
@@ -52,6 +52,46 @@ def test_what_is_not_new_data_is_named(names, message):
         collect_incoming_sources(
             files(*names), typed_params(IngestionParams, "data_ingestion")
         )
+
+
+def on_disk(root: Path, contents: dict[str, bytes]) -> dict[str, object]:
+    """Files written under ``root`` as PartitionedDataset hands them over."""
+    handles = {}
+    for name, content in contents.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        handles[name] = lambda path=path: IncomingFile(path)
+    return handles
+
+
+def record(**merged: str) -> dict[str, object]:
+    return {"version": "V1", "incoming": merged}
+
+
+def test_new_files_are_told_apart_by_content_not_by_name_or_order(tmp_path):
+    first = on_disk(tmp_path, {"2026-12/5.png": b"five", ".gitkeep": b""})
+    new = select_new_files(first, record())
+    assert list(new) == ["2026-12/5.png"]
+    merged = {pid: file.sha256 for pid, file in new.items()}
+    # The same batch folder grows, and a batch that sorts first arrives later.
+    later = on_disk(tmp_path, {"2026-12/0.png": b"zero", "2025-01/1.png": b"one"})
+    new = select_new_files(first | later, record(**merged))
+    assert sorted(new) == ["2025-01/1.png", "2026-12/0.png"]
+
+
+def test_the_same_content_twice_is_merged_once(tmp_path):
+    handles = on_disk(tmp_path, {"a/x.npz": b"same", "b/x.npz": b"same"})
+    assert list(select_new_files(handles, record())) == ["a/x.npz"]
+    merged = {"a/x.npz": IncomingFile(tmp_path / "a/x.npz").content_sha256()}
+    with pytest.raises(NothingToRetrain, match=r"since data version V1: nothing"):
+        select_new_files(handles, record(**merged))
+
+
+def test_a_merged_file_that_changed_is_refused_by_name(tmp_path):
+    handles = on_disk(tmp_path, {"a/x.npz": b"new content"})
+    with pytest.raises(InputDataError, match=r"incoming/a/x.npz: changed since data"):
+        select_new_files(handles, record(**{"a/x.npz": "0" * 64}))
 
 
 def decide(challenger: float, champion: float | None, margin: float):

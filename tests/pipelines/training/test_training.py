@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -326,3 +327,20 @@ def test_splits_of_different_data_versions_are_refused(tmp_path):
     ):
         train_vae(train, validation, params)
     assert not (tmp_path / "ckpt").exists()
+
+
+def test_checkpoints_abandoned_for_the_retention_period_are_removed(tmp_path):
+    from vae_pipeline.pipelines.training import nodes
+
+    old, recent, held = (tmp_path / name for name in ("old", "recent", "held"))
+    for folder in (old, recent, held):
+        (folder / "backup").mkdir(parents=True)
+        (folder / "backup" / "latest.weights.h5").write_bytes(b"weights")
+    for path in (held, old, held / "backup", old / "backup"):
+        os.utime(path, (0, 0))
+    for path in (*held.rglob("*"), *old.rglob("*")):
+        os.utime(path, (0, 0))
+    with FileLock(held / nodes.LOCK_FILE, parameter="p"):  # a live run holds it
+        os.utime(held / nodes.LOCK_FILE, (0, 0))
+        nodes._remove_abandoned_checkpoints(tmp_path, older_than_days=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["held", "recent"]

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from vae_pipeline.datasets import ShardedArrays
+from vae_pipeline.datasets.data_version import split_entry
 from vae_pipeline.datasets.image_sources import (
     IDXFile,
     IDXSource,
@@ -406,3 +408,38 @@ def build_model_input(
     )
     train, validation, test = streams
     return train, validation, test, summary
+
+
+def commit_data_version(
+    train_split: ShardedArrays,
+    validation_split: ShardedArrays,
+    test_split: ShardedArrays,
+    summary: dict[str, Any],
+) -> dict[str, Any]:
+    """Commit the three saved splits and their summary as one data version.
+
+    Until this record is saved (last), other runs keep reading the previous data
+    version, so a run killed or failed while writing the splits changes nothing
+    they see.
+
+    Args:
+        train_split: The saved training split.
+        validation_split: The saved validation split.
+        test_split: The saved test split.
+        summary: The ingestion summary.
+
+    Returns:
+        The data version record: each split's version, size and content hash, the
+        summary, and no merged incoming files yet.
+    """
+    splits = {
+        "train": split_entry(train_split),
+        "validation": split_entry(validation_split),
+        "test": split_entry(test_split),
+    }
+    logger.info(
+        "Data version %s committed: %s",
+        train_split.version,
+        ", ".join(f"{name} {entry['num_examples']}" for name, entry in splits.items()),
+    )
+    return {"parent": None, "splits": splits, "summary": summary, "incoming": {}}

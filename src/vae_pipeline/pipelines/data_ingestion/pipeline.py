@@ -6,6 +6,7 @@ from kedro.pipeline import Node, Pipeline
 
 from vae_pipeline.pipelines.data_ingestion.nodes import (
     build_model_input,
+    commit_data_version,
     profile_source,
     select_source,
     split_dataset,
@@ -18,7 +19,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     Returns:
         Pipeline that validates, scales and splits the configured image source
         into ``train_split``, ``validation_split``, ``test_split`` and
-        ``ingestion_summary``.
+        ``ingestion_summary``, then commits them as one ``data_version``.
     """
     return Pipeline(
         [
@@ -56,8 +57,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "split_plan",
                     "params:data_ingestion",
                 ],
-                # The summary comes last: Kedro saves outputs in this order, so it
-                # is written only once every split has been written.
                 outputs=[
                     "train_split",
                     "validation_split",
@@ -65,6 +64,17 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "ingestion_summary",
                 ],
                 name="build_model_input_node",
+            ),
+            Node(
+                func=commit_data_version,
+                inputs=[
+                    "train_split",
+                    "validation_split",
+                    "test_split",
+                    "ingestion_summary",
+                ],
+                outputs="data_version",
+                name="commit_data_version_node",
             ),
         ],
         tags=["data_ingestion"],

@@ -1,11 +1,13 @@
 """Nodes of the retraining pipeline.
 
-New batches (folders under ``data/01_raw/incoming/``, picked up by
-IncrementalDataset) are validated like ingested data, scaled, and appended to the
-current training and validation splits; the test split stays as it is, so that
-every model is scored on the same held-out images. A challenger is trained (from
-the champion's weights, or afresh) and promoted only when its held-out negative
-ELBO beats the champion's by ``retraining.promotion_margin`` nats.
+New files under ``data/01_raw/incoming/<batch>/`` (those whose content the latest
+data version has not merged) are validated like ingested data, scaled, and
+appended to the current training and validation splits; the test split stays as
+it is, so that every model is scored on the same held-out images. A challenger is
+trained (from the champion's weights, or afresh), registered, and the merged data
+committed as a new data version that records the files it merged; the challenger
+becomes champion only when its held-out negative ELBO beats the champion's by
+``retraining.promotion_margin`` nats.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from vae_pipeline.datasets import ShardedArrays
+from vae_pipeline.datasets.data_version import split_entry
 from vae_pipeline.datasets.image_sources import (
     IDXFile,
     IDXSource,
@@ -31,7 +34,7 @@ from vae_pipeline.datasets.image_sources import (
 )
 from vae_pipeline.datasets.incoming import IncomingFile, batch_of, is_hidden
 from vae_pipeline.datasets.sharded_array_dataset import label_names_of
-from vae_pipeline.errors import InputDataError
+from vae_pipeline.errors import InputDataError, NothingToRetrain
 from vae_pipeline.models import VAE
 from vae_pipeline.models.evaluation import summarize_latents
 from vae_pipeline.pipelines.data_ingestion.nodes import (
@@ -41,6 +44,7 @@ from vae_pipeline.pipelines.data_ingestion.nodes import (
 )
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
 from vae_pipeline.pipelines.evaluation.params import EvaluationParams
+from vae_pipeline.pipelines.registration.params import RegistrationParams
 from vae_pipeline.pipelines.retraining.params import RetrainingParams
 from vae_pipeline.pipelines.training.nodes import train_vae
 from vae_pipeline.pipelines.training.params import TrainingParams
@@ -132,32 +136,83 @@ def _batch_sources(
     return sources
 
 
-def collect_incoming_sources(
-    partitions: dict[str, IncomingFile], params: IngestionParams
-) -> dict[str, ImageSource]:
-    """Group the new partitions into image sources, one per file or image folder.
+def select_new_files(
+    incoming: dict[str, Callable[[], IncomingFile]], data_version: dict[str, Any]
+) -> dict[str, IncomingFile]:
+    """The incoming files whose content the latest data version has not merged.
+
+    Files count by content (SHA-256), not by name or order: a batch folder may
+    have any name, may get more files later, and a rerun after a failure or a
+    kill merges each file exactly once.
 
     Args:
-        partitions: New files by partition id (``<batch>/<path>``), from
-            IncrementalDataset.
+        incoming: Lazy handles of every file under ``data/01_raw/incoming``, by
+            partition id (``<batch>/<path>``), from PartitionedDataset.
+        data_version: The latest committed data version record.
+
+    Returns:
+        The new files by partition id, with their content hashes.
+
+    Raises:
+        InputDataError: A file that was merged changed since (new data goes in
+            new files).
+        NothingToRetrain: No new files.
+    """
+    merged: dict[str, str] = data_version.get("incoming", {})
+    seen = {digest: partition_id for partition_id, digest in merged.items()}
+    new: dict[str, IncomingFile] = {}
+    for partition_id, load in sorted(incoming.items()):
+        if is_hidden(partition_id):
+            continue
+        batch_of(partition_id)  # a file directly under incoming/ is an error
+        file = load()
+        digest = file.content_sha256()
+        if partition_id in merged and merged[partition_id] != digest:
+            raise InputDataError(
+                f"{INCOMING}/{partition_id}: changed since data version "
+                f"{data_version['version']} merged it; new data goes in new files"
+            )
+        if digest in seen:
+            if seen[digest] != partition_id:
+                logger.info(
+                    "%s/%s: the same content as %s, merged once only",
+                    INCOMING,
+                    partition_id,
+                    seen[digest],
+                )
+            continue
+        seen[digest] = partition_id
+        new[partition_id] = IncomingFile(file.path, sha256=digest)
+    if not new:
+        raise NothingToRetrain(
+            f"no new files in {INCOMING} since data version "
+            f"{data_version['version']}: nothing to do"
+        )
+    return new
+
+
+def collect_incoming_sources(
+    files: dict[str, IncomingFile], params: IngestionParams
+) -> dict[str, ImageSource]:
+    """Group the new files into image sources, one per file or image folder.
+
+    Args:
+        files: New files by partition id (``<batch>/<path>``).
         params: Ingestion parameters (image folders' size and colour mode).
 
     Returns:
         Image sources by ``<batch>/<name>``, nothing read yet.
 
     Raises:
-        InputDataError: No new data, or a file that is not data.
+        InputDataError: A file that is not data.
     """
     batches: dict[str, dict[str, IncomingFile]] = defaultdict(dict)
-    for partition_id, file in partitions.items():
-        if not is_hidden(partition_id):
-            batch = batch_of(partition_id)
-            batches[batch][partition_id[len(batch) + 1 :]] = file
-    if not batches:
-        raise InputDataError(f"{INCOMING}: no new batches to retrain on")
+    for partition_id, file in files.items():
+        batch = batch_of(partition_id)
+        batches[batch][partition_id[len(batch) + 1 :]] = file
     sources: dict[str, ImageSource] = {}
-    for batch, files in sorted(batches.items()):
-        sources |= _batch_sources(batch, files, params)
+    for batch, batch_files in sorted(batches.items()):
+        sources |= _batch_sources(batch, batch_files, params)
     logger.info("New data: %s", ", ".join(sources))
     return sources
 
@@ -378,3 +433,73 @@ def decide_promotion(
     if champion_negative_elbo is not None:
         metrics["champion_negative_elbo"] = {"step": 0, "value": champion_negative_elbo}
     return decision, metrics
+
+
+def commit_merged_data(
+    current_data_version: dict[str, Any],
+    train_split: ShardedArrays,
+    validation_split: ShardedArrays,
+    new_files: dict[str, IncomingFile],
+    retraining_summary: dict[str, Any],
+    registered_model: dict[str, str],
+) -> dict[str, Any]:
+    """Commit the merged splits as a new data version on top of the current one.
+
+    The record lists every incoming file merged so far, by content, so the next
+    run merges only what is new; it commits only if no other run committed on
+    top of the same version meanwhile (the dataset checks).
+
+    Returns:
+        The data version record.
+    """
+    version = current_data_version["version"]
+    merged = dict(current_data_version.get("incoming", {}))
+    merged |= {partition_id: file.sha256 for partition_id, file in new_files.items()}
+    logger.info(
+        "Data version %s committed on top of %s: %d new files merged",
+        train_split.version,
+        version,
+        len(new_files),
+    )
+    return {
+        "parent": version,
+        "splits": {
+            "train": split_entry(train_split),
+            "validation": split_entry(validation_split),
+            "test": current_data_version["splits"]["test"],
+        },
+        "summary": retraining_summary,
+        "incoming": merged,
+        "model_version": registered_model["version"],
+    }
+
+
+def promote_model(
+    registered_model: dict[str, str],
+    decision: dict[str, Any],
+    data_version: dict[str, Any],
+    params: RegistrationParams,
+) -> dict[str, Any]:
+    """Point the champion alias at the new version when the decision says so,
+    the challenger alias otherwise; tag the version and its run with the outcome.
+
+    Runs once the merged data is committed (``data_version``), so an alias never
+    points at a model whose data no reader can see.
+
+    Returns:
+        The alias update for ``model_aliases``.
+    """
+    outcome = "champion" if decision["promote"] else "challenger"
+    alias = params.champion_alias if decision["promote"] else params.challenger_alias
+    logger.info(
+        "Version %s (data version %s) is %s: %s",
+        registered_model["version"],
+        data_version["version"],
+        outcome,
+        decision["reason"],
+    )
+    return {
+        "version": registered_model["version"],
+        "aliases": [alias],
+        "tags": {"promotion": outcome, "promotion.reason": decision["reason"]},
+    }

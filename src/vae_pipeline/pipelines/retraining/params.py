@@ -14,4 +14,3 @@ class RetrainingParams(StrictParams):
     promotion_margin: NonNegativeFloat
     validation_fraction: float = Field(ge=0, lt=1)
     seed: int
-    lock_file: str

@@ -1,18 +1,20 @@
-"""Retraining pipeline: new partitions in, a challenger registered and maybe
-promoted (the promotion itself happens once the run has succeeded, in
-``vae_pipeline.tracking.hooks``)."""
+"""Retraining pipeline: new files in, a challenger registered, the merged data
+committed, and the champion alias moved only for a better model."""
 
 from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from vae_pipeline.pipelines import evaluation, training
+from vae_pipeline.pipelines import evaluation, registration, training
 from vae_pipeline.pipelines.retraining.nodes import (
     collect_incoming_sources,
+    commit_merged_data,
     decide_promotion,
     merge_training_data,
+    promote_model,
     retrain_vae,
     score_champion,
+    select_new_files,
     validate_incoming_sources,
 )
 
@@ -21,15 +23,23 @@ def create_pipeline(**kwargs) -> Pipeline:
     """Create the retraining pipeline.
 
     Returns:
-        Pipeline that merges ``incoming_partitions`` into the training data,
-        trains and evaluates a challenger against ``champion_model`` and writes
-        ``promotion_decision``.
+        Pipeline that merges the files of ``incoming_files`` that
+        ``current_data_version`` has not merged into the training data, trains
+        and evaluates a challenger against ``champion_model``, registers it,
+        commits the merged data as ``data_version`` and moves ``model_aliases``
+        by ``promotion_decision``.
     """
     ingest = Pipeline(
         [
             Node(
+                func=select_new_files,
+                inputs=["incoming_files", "current_data_version"],
+                outputs="new_incoming_files",
+                name="select_new_files_node",
+            ),
+            Node(
                 func=collect_incoming_sources,
-                inputs=["incoming_partitions", "params:data_ingestion"],
+                inputs=["new_incoming_files", "params:data_ingestion"],
                 outputs="incoming_sources",
                 name="collect_incoming_sources_node",
             ),
@@ -88,11 +98,34 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs=["promotion_decision", "promotion_metrics"],
                 name="decide_promotion_node",
             ),
+            registration.register_model_node(),
+            Node(
+                func=commit_merged_data,
+                inputs=[
+                    "current_data_version",
+                    "train_split",
+                    "validation_split",
+                    "new_incoming_files",
+                    "retraining_summary",
+                    "registered_model",
+                ],
+                outputs="data_version",
+                name="commit_data_version_node",
+            ),
+            Node(
+                func=promote_model,
+                inputs=[
+                    "registered_model",
+                    "promotion_decision",
+                    "data_version",
+                    "params:registration",
+                ],
+                outputs="model_aliases",
+                name="promote_model_node",
+            ),
         ]
     )
-    tracking = training.create_pipeline().only_nodes(
-        "track_training_metrics_node", "prepare_servable_model_node"
-    )
+    tracking = training.create_pipeline().only_nodes("track_training_metrics_node")
     return Pipeline(
         ingest + tracking + evaluation.create_pipeline() + promote,
         tags=["retraining"],

@@ -8,10 +8,10 @@ import json
 import logging
 import math
 import shutil
+import time
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 # Keras itself reads op determinism from here; TensorFlow exports no getter.
@@ -20,13 +20,12 @@ from tensorflow.python.framework.config import is_op_determinism_enabled
 from vae_pipeline.console import is_terminal
 from vae_pipeline.datasets import ShardedArrays
 from vae_pipeline.datasets.sharded_array_dataset import check_same_version
-from vae_pipeline.errors import TrainingError
+from vae_pipeline.errors import InputDataError, TrainingError
 from vae_pipeline.locks import FileLock, LockHeld
 from vae_pipeline.models import VAE, build_vae
 from vae_pipeline.models.callbacks import EpochLogger, EpochProgress, KLWarmup
 from vae_pipeline.models.data import ShardFiles, evaluation_dataset, training_dataset
 from vae_pipeline.pipelines.training.params import TrainingParams
-from vae_pipeline.tracking.vae_flavor import ServableVAE
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +131,9 @@ def run_fingerprint(
     ingests again before training (the default ``kedro run``) resumes too.
     """
     identity = {
-        "params": params.model_dump(exclude={"checkpoint_dir"}),
+        "params": params.model_dump(
+            exclude={"checkpoint_dir", "checkpoint_retention_days"}
+        ),
         "train": train_split.content_sha256 or str(train_split.directory),
         "validation": validation_split.content_sha256
         or str(validation_split.directory),
@@ -182,7 +183,8 @@ def train_vae(
     a new version), and any other configuration starts afresh. A run holds a lock
     on that folder, so a second run of the same configuration at once fails
     instead of sharing its checkpoint. The checkpoint is deleted once training
-    ends.
+    ends, and so are those that killed runs left and nobody resumed for
+    ``checkpoint_retention_days``.
 
     Args:
         train_split: Training images.
@@ -212,14 +214,39 @@ def train_vae(
     )
     try:
         with FileLock(run_dir / LOCK_FILE, parameter="training.checkpoint_dir"):
-            return _train(
+            trained = _train(
                 train_split, validation_split, params, run_dir, initial_model, strategy
             )
+        _remove_abandoned_checkpoints(
+            run_dir.parent, older_than_days=params.checkpoint_retention_days
+        )
+        return trained
     except LockHeld as held:
         raise TrainingError(
             f"another training run ({held.holder}) is training this configuration "
             f"on the same data in {run_dir}; wait for it to finish"
         ) from None
+
+
+def _last_write(folder: Path) -> float:
+    return max(path.stat().st_mtime for path in [folder, *folder.rglob("*")])
+
+
+def _remove_abandoned_checkpoints(
+    checkpoint_dir: Path, *, older_than_days: float
+) -> None:
+    """Remove the checkpoints that killed runs left and nobody resumed for
+    ``older_than_days`` (by their last write); one that a live run holds stays."""
+    cutoff = time.time() - older_than_days * 86400
+    for folder in checkpoint_dir.iterdir():
+        if not folder.is_dir() or _last_write(folder) > cutoff:
+            continue
+        try:
+            with FileLock(folder / LOCK_FILE, parameter="training.checkpoint_dir"):
+                shutil.rmtree(folder)
+        except (LockHeld, InputDataError):
+            continue
+        logger.info("Removed %s, the checkpoint of an abandoned training run", folder)
 
 
 def _train(
@@ -313,24 +340,6 @@ def _train(
                     "no model saved (try a lower training.learning_rate)"
                 )
     return model, history
-
-
-def prepare_servable_model(
-    vae_model: VAE, validation_split: ShardedArrays, params: TrainingParams
-) -> ServableVAE:
-    """Pair the trained model with real images to log as its MLflow input example.
-
-    Args:
-        vae_model: The trained VAE.
-        validation_split: Validation images; the first few become the example.
-        params: Training parameters (``input_example_images``).
-
-    Returns:
-        The model and its input example.
-    """
-    count = min(params.input_example_images, len(validation_split))
-    images, _ = validation_split.select(np.arange(count))
-    return ServableVAE(model=vae_model, input_example=images)
 
 
 def metric_histories(

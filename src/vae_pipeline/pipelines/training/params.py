@@ -53,5 +53,5 @@ class TrainingParams(StrictParams):
     jit_compile: bool
     strategy: Literal["default", "mirrored", "multi_worker_mirrored"]
     checkpoint_dir: str
+    checkpoint_retention_days: NonNegativeFloat
     cache_in_memory_mb: NonNegativeInt
-    input_example_images: PositiveInt

@@ -6,7 +6,6 @@ from kedro.pipeline import Node, Pipeline
 
 from vae_pipeline.pipelines.training.nodes import (
     metric_histories,
-    prepare_servable_model,
     train_vae,
 )
 
@@ -16,8 +15,8 @@ def create_pipeline(**kwargs) -> Pipeline:
 
     Returns:
         Pipeline that trains ``vae_model`` on ``train_split`` (early stopping on
-        ``validation_split``), records ``training_history`` and logs both to
-        MLflow (``training_metrics``, ``mlflow_vae_model``).
+        ``validation_split``) and records ``training_history`` (also as MLflow
+        metrics, ``training_metrics``); the registration pipeline logs the model.
     """
     return Pipeline(
         [
@@ -32,12 +31,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs="training_history",
                 outputs="training_metrics",
                 name="track_training_metrics_node",
-            ),
-            Node(
-                func=prepare_servable_model,
-                inputs=["vae_model", "validation_split", "params:training"],
-                outputs="mlflow_vae_model",
-                name="prepare_servable_model_node",
             ),
         ],
         tags=["training"],

@@ -1,0 +1,177 @@
+"""Data versions: the model-input splits a run wrote, committed together.
+
+A run writes each split as a new Kedro version of its ``ShardedArrayDataset``,
+which no reader picks up yet, and then commits them with one small record,
+written last, as table formats do (Delta Lake's log, Iceberg's metadata files).
+The record names the version of every split and what went into them::
+
+    data/05_model_input/data_version.json/<V>/data_version.json
+    {"version": V, "parent": ..., "splits": {"train": {"version": V, ...}, ...},
+     "summary": {...}, "incoming": {"<batch>/<file>": "<sha256>", ...}}
+
+Split datasets given ``data_version:`` load the versions the latest record
+names, so a run killed or failed before its commit leaves folders that nobody
+reads (the next save of that split removes them). Nothing relies on a directory
+rename being atomic: a record is one small object, readable whole or not there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from kedro.io import AbstractVersionedDataset, DatasetError, Version
+from kedro.io.core import VersionNotFoundError, get_protocol_and_path
+
+from vae_pipeline.locks import FileLock
+
+FORMAT_NAME = "vae-pipeline-data-version"
+
+
+class DataVersionConflict(DatasetError):  # noqa: N818 (reads as the state it is)
+    """Another run committed a data version on top of the same parent first."""
+
+
+def writer() -> dict[str, Any]:
+    """Who writes a version: host and pid, to tell an abandoned one later."""
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+class DataVersionDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]]):
+    """The commit records of the model-input data versions (always versioned).
+
+    Loading gives the latest record; saving writes a new one, atomically, under
+    the run's save version (which is also the version of the splits it wrote).
+
+    Example catalog entry::
+
+        data_version:
+          type: vae_pipeline.datasets.DataVersionDataset
+          filepath: data/05_model_input/data_version.json
+          versioned: true
+    """
+
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        version: Version | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        protocol, path = get_protocol_and_path(filepath, version)
+        if protocol != "file":
+            raise DatasetError(
+                f"DataVersionDataset writes to the local filesystem only, got "
+                f"'{filepath}'"
+            )
+        if version is None:
+            raise DatasetError(
+                f"DataVersionDataset '{filepath}': set versioned: true (a record is "
+                "saved under the run's save version, that of the splits it commits)"
+            )
+        super().__init__(filepath=PurePosixPath(path), version=version)
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "version": self._version}
+
+    def load(self) -> dict[str, Any]:
+        try:
+            path = Path(self._get_load_path())
+        except VersionNotFoundError:
+            raise DatasetError(
+                f"{self._filepath.parent}: no committed data version; run the "
+                "data_ingestion pipeline first"
+            ) from None
+        return read_record(path)
+
+    def save(self, data: dict[str, Any]) -> None:
+        """Commit a record; one with a ``parent`` commits only while its parent is
+        still the latest version (optimistic concurrency, as table formats do:
+        of two runs that built on the same version, the second to commit fails
+        and commits nothing)."""
+        target = Path(self._get_save_path())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        record = {
+            "format": FORMAT_NAME,
+            "version": self.resolve_save_version(),
+            **data,
+            "writer": writer(),
+        }
+        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+        temporary.write_text(json.dumps(record, indent=2), "utf-8")
+        # The check and the commit under one lock, which dies with its process.
+        with FileLock(Path(self._filepath) / ".commit.lock", parameter="data_version"):
+            parent = record.get("parent")
+            latest = self.latest_version()
+            if parent is not None and latest != parent:
+                temporary.unlink()
+                target.parent.rmdir()
+                raise DataVersionConflict(
+                    f"{self._filepath.parent}: this run built on data version "
+                    f"{parent}, but another run committed {latest} meanwhile; "
+                    "nothing of this run is committed or registered: run it again"
+                )
+            os.replace(temporary, target)  # the commit: one file, whole or absent
+
+    def latest_version(self) -> str | None:
+        """The latest committed version, None before the first."""
+        versions = self._get_versions()
+        return PurePosixPath(versions[0]).parent.name if versions else None
+
+    def _exists(self) -> bool:
+        try:
+            return Path(self._get_load_path()).is_file()
+        except VersionNotFoundError:
+            return False
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every committed record, newest first."""
+        return [read_record(Path(path)) for path in self._get_versions()]
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """One commit record, checked to be one."""
+    try:
+        record = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as error:
+        raise DatasetError(
+            f"{path}: not a readable data version record ({error})"
+        ) from None
+    if not isinstance(record, dict) or record.get("format") != FORMAT_NAME:
+        raise DatasetError(f"{path}: not a {FORMAT_NAME} record")
+    return record
+
+
+def committed_split_versions(records_path: str, split: str) -> list[str]:
+    """The versions of ``split`` that committed records name, newest record first.
+
+    Args:
+        records_path: The ``DataVersionDataset``'s filepath.
+        split: The split's name (its dataset folder's name).
+    """
+    records = DataVersionDataset(
+        filepath=records_path, version=Version(None, None)
+    ).records()
+    return [
+        record["splits"][split]["version"]
+        for record in records
+        if split in record.get("splits", {})
+    ]
+
+
+def split_entry(split: Any) -> dict[str, Any]:
+    """What a record says of one split: its version, size and content hash."""
+    if not getattr(split, "version", None):
+        raise DatasetError(
+            f"{split}: only a versioned split can be part of a data version"
+        )
+    return {
+        "version": split.version,
+        "num_examples": len(split),
+        "content_sha256": split.content_sha256,
+    }

@@ -1,0 +1,86 @@
+"""Nodes of the registration pipeline.
+
+They decide what to register and which aliases to move; the catalog's
+``registered_model`` and ``model_aliases`` datasets
+(:mod:`vae_pipeline.tracking.registry`) do the registry's I/O when Kedro saves
+their outputs. Registration runs after evaluation, so a version always carries its
+test metrics; a failure in any node of the run removes what the run registered
+(:class:`vae_pipeline.tracking.hooks.TrackingHooks`).
+"""
+
+from __future__ import annotations
+
+import logging
+from numbers import Real
+from typing import Any
+
+import numpy as np
+
+from vae_pipeline.datasets import ShardedArrays
+from vae_pipeline.models import VAE
+from vae_pipeline.pipelines.registration.params import RegistrationParams
+from vae_pipeline.tracking.registry import ModelRelease, metric_tags
+from vae_pipeline.tracking.vae_flavor import ServableVAE
+
+logger = logging.getLogger(__name__)
+
+
+def release_model(
+    vae_model: VAE,
+    validation_split: ShardedArrays,
+    evaluation_metrics: dict[str, Any],
+    params: RegistrationParams,
+) -> ModelRelease:
+    """The evaluated model to log and register, tagged with its test metrics and
+    the data version it was trained on.
+
+    Args:
+        vae_model: The trained VAE.
+        validation_split: Validation images; the first few become the MLflow
+            input example.
+        evaluation_metrics: The model's test metrics.
+        params: Registration parameters (``input_example_images``).
+
+    Returns:
+        The model, its input example and its version tags.
+    """
+    count = min(params.input_example_images, len(validation_split))
+    images, _ = validation_split.select(np.arange(count))
+    tags = metric_tags(
+        {
+            f"test.{name}": float(value)
+            for name, value in evaluation_metrics.items()
+            if isinstance(value, Real) and not isinstance(value, bool)
+        }
+    )
+    if validation_split.version:
+        tags["data_version"] = validation_split.version
+    return ModelRelease(ServableVAE(model=vae_model, input_example=images), tags)
+
+
+def first_champion(
+    registered_model: dict[str, str],
+    current_aliases: dict[str, str],
+    params: RegistrationParams,
+) -> dict[str, Any]:
+    """Make the first registered version champion; later ones wait for a
+    retraining run to promote them (or for the user to move the alias).
+
+    Args:
+        registered_model: The version this run registered.
+        current_aliases: The registered model's aliases before this run.
+        params: Registration parameters (``champion_alias``).
+
+    Returns:
+        The alias update for ``model_aliases``.
+    """
+    aliases = (
+        [] if params.champion_alias in current_aliases else [params.champion_alias]
+    )
+    if aliases:
+        logger.info(
+            "Version %s becomes @%s: the first version",
+            registered_model["version"],
+            params.champion_alias,
+        )
+    return {"version": registered_model["version"], "aliases": aliases, "tags": {}}

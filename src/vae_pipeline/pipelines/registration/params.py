@@ -1,0 +1,15 @@
+"""Typed parameters of the registration pipeline (validated by Kedro at start-up)."""
+
+from __future__ import annotations
+
+from pydantic import PositiveInt
+
+from vae_pipeline.params import StrictParams
+
+
+class RegistrationParams(StrictParams):
+    """Parameters under ``registration`` in ``parameters_registration.yml``."""
+
+    champion_alias: str
+    challenger_alias: str
+    input_example_images: PositiveInt
