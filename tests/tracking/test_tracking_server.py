@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -22,7 +23,14 @@ import pytest
 import requests
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import aliases, free_port, kedro_cli, require
+from tests.conftest import (
+    aliases,
+    cli_env,
+    free_port,
+    kedro_cli,
+    kedro_command,
+    require,
+)
 
 EVALUATION_FIGURES = {
     "latent_distributions.png",
@@ -138,7 +146,7 @@ def test_training_and_evaluation_tracked_on_a_postgresql_backed_server(
         project_copy,
         "run",
         "--pipelines",
-        "data_ingestion,training,evaluation",
+        "data_ingestion,training,evaluation,registration",
         env={"MLFLOW_TRACKING_URI": tracking_server},
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -148,7 +156,7 @@ def test_training_and_evaluation_tracked_on_a_postgresql_backed_server(
     experiment = client.get_experiment_by_name("vae_pipeline")
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
-    assert run.info.run_name == "data_ingestion+training+evaluation"
+    assert run.info.run_name == "data_ingestion+training+evaluation+registration"
     assert run.data.params["training.model.latent_dim"] == "8"
     history = client.get_metric_history(run.info.run_id, "training.val_loss")
     assert [m.step for m in history] == list(range(1, len(history) + 1))
@@ -172,3 +180,67 @@ def test_training_and_evaluation_tracked_on_a_postgresql_backed_server(
         text=True,
     ).stdout.strip()
     assert count == "1"
+
+
+def start_sqlite_server(root: Path, port: int) -> subprocess.Popen:
+    """``mlflow server`` on a SQLite store, in its own process group."""
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "mlflow", "server",
+            "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
+            "--artifacts-destination", str(root / "artifacts"),
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def stop(server: subprocess.Popen) -> None:
+    os.killpg(server.pid, signal.SIGKILL)  # the server and its workers
+    server.wait(timeout=30)
+
+
+def test_a_server_that_dies_mid_run_fails_the_run_fast_registering_nothing(
+    project_copy: Path, tmp_path: Path
+):
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = start_sqlite_server(tmp_path, port)
+    try:
+        wait_for(f"{uri}/health", seconds=180, process=server)
+        run = subprocess.Popen(
+            kedro_command("run"),
+            cwd=project_copy,
+            env=cli_env({"MLFLOW_TRACKING_URI": uri, "PYTHONUNBUFFERED": "1"}),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        output = ""
+        for line in run.stdout:
+            output += line
+            if "epoch 2/" in line:
+                break
+        stop(server)
+        died = time.monotonic()
+        output += run.stdout.read()
+        assert run.wait(timeout=300) == 1, output[-3000:]
+        assert time.monotonic() - died < 120  # MLflow alone retries for minutes
+        last_line = output.strip().splitlines()[-1]
+        assert last_line.startswith("Error: ") and f"127.0.0.1:{port}" in last_line
+        assert "Traceback" not in output
+    finally:
+        if server.poll() is None:
+            stop(server)
+    server = start_sqlite_server(tmp_path, port)  # back, on the same store
+    try:
+        wait_for(f"{uri}/health", seconds=180, process=server)
+        client = MlflowClient(uri)
+        assert client.search_model_versions("name='vae_pipeline'") == []
+        experiment = client.get_experiment_by_name("vae_pipeline").experiment_id
+        (left,) = client.search_runs([experiment])
+        assert left.info.status == "RUNNING"  # until the next run marks it KILLED
+    finally:
+        stop(server)
