@@ -60,7 +60,7 @@ def project_config(key: str) -> dict[str, Any]:
 def relocate_catalog_entry(config: dict[str, Any], root: Path) -> dict[str, Any]:
     """A catalog entry with its ``data/`` paths (wrapped datasets too) under root."""
     relocated = dict(config)
-    for key in ("filepath", "path", "data_version"):
+    for key in ("filepath", "path"):
         value = relocated.get(key)
         if isinstance(value, str) and value.startswith("data/"):
             relocated[key] = str(root / value)

@@ -41,10 +41,17 @@ def test_notebook_executes_and_draws_every_figure(trained_project, monkeypatch):
         timeout=600,
         kernel_name="python3",
         resources={"metadata": {"path": str(folder)}},
+        allow_errors=True,  # to report the failing cell's error below
     ).execute()
     outputs = [
         o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs
     ]
-    assert not [o for o in outputs if o.output_type == "error"]
+    # Kedro's IPython extension renders errors with rich, as display data.
+    errors = [
+        o.get("data", {}).get("text/plain", f"{o.get('ename')}: {o.get('evalue')}")
+        for o in outputs
+        if o.output_type == "error" or "Traceback" in str(o.get("data", {}))
+    ]
+    assert not errors, errors[0][-3000:]
     figures = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(figures) == FIGURE_CELLS

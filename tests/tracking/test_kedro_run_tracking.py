@@ -24,7 +24,7 @@ from tests.conftest import (
     written_files,
 )
 
-RUN_NAME = "data_ingestion+training+evaluation+generation"
+RUN_NAME = "data_ingestion+training+evaluation+registration+generation"
 PLAIN_INFO_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO [\w.]+: .")
 FIGURES = {
     "interpolation",

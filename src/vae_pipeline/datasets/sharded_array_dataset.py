@@ -341,15 +341,16 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
           filepath: data/05_model_input/train
           shard_size: 8192
           versioned: true
-          data_version: data/05_model_input/data_version.json
+          data_version: data_version.json
 
     Args:
         filepath: The split's folder.
         shard_size: Examples per shard file.
         version: Kedro's load and save versions.
-        data_version: The filepath of a ``DataVersionDataset``: the latest version
-            is then the one its latest record names (or the one this dataset
-            saved in this run), never an uncommitted one.
+        data_version: The filepath of a ``DataVersionDataset``, relative to the
+            folder that holds this split's folder unless absolute: the latest
+            version is then the one its latest record names (or the one this
+            dataset saved in this run), never an uncommitted one.
         metadata: Free-form metadata (kedro-viz layers).
     """
 
@@ -374,7 +375,11 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
             )
         super().__init__(filepath=PurePosixPath(path), version=version)
         self._shard_size = shard_size
-        self._data_version = data_version
+        self._data_version = (
+            str(PurePosixPath(path).parent / data_version)
+            if data_version and not PurePosixPath(data_version).is_absolute()
+            else data_version
+        )
         self._saved_version: str | None = None
         self.metadata = metadata
 
