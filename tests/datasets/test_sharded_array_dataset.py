@@ -93,9 +93,29 @@ def test_failed_save_leaves_nothing(tmp_path, stream, error):
     assert not dataset.exists()
 
 
-def test_rejects_remote_paths_and_bad_data(tmp_path):
-    with pytest.raises(DatasetError, match="local filesystem only"):
-        ShardedArrayDataset(filepath="s3://bucket/train")
+def test_any_fsspec_filesystem_holds_splits_read_through_a_local_cache(tmp_path):
+    images = RNG.random((9, 2, 2, 1)).astype(np.float32)
+    labels = RNG.integers(0, 3, 9)
+    remote = ShardedArrayDataset(
+        filepath="memory://bucket/train",
+        shard_size=4,
+        version=Version(None, "2026-01-01T00.00.00.000Z"),
+        cache_dir=str(tmp_path / "cache"),
+    )
+    remote.save(InMemoryArrays(images, labels))
+    loaded = remote.load()
+    assert loaded.directory.is_relative_to(tmp_path / "cache")  # read locally
+    np.testing.assert_array_equal(loaded.images(), images)
+    np.testing.assert_array_equal(loaded.labels(), labels)
+    again = ShardedArrayDataset(
+        filepath="memory://bucket/train",
+        version=Version(None, None),
+        cache_dir=str(tmp_path / "cache"),
+    ).load()
+    assert again.directory == loaded.directory  # downloaded once
+
+
+def test_rejects_bad_data(tmp_path):
     with pytest.raises(DatasetError, match="not list"):
         ShardedArrayDataset(filepath=str(tmp_path / "x")).save([1, 2, 3])
 

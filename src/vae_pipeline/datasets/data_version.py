@@ -12,7 +12,13 @@ The record names the version of every split and what went into them::
 Split datasets given ``data_version:`` load the versions the latest record
 names, so a run killed or failed before its commit leaves folders that nobody
 reads (the next save of that split removes them). Nothing relies on a directory
-rename being atomic: a record is one small object, readable whole or not there.
+rename being atomic: a record is one small object, readable whole or not there,
+on a local disk (written aside and renamed) as on object storage (one PUT).
+
+The check that a record's parent is still the latest happens under a local lock
+on a local disk. Object stores offer no such lock to fsspec, so there two runs
+that commit on top of the same version in the same instant could both succeed;
+serialize them (the Airflow DAG allows one active run).
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kedro.io import AbstractVersionedDataset, DatasetError, Version
-from kedro.io.core import VersionNotFoundError, get_protocol_and_path
+from kedro.io.core import VersionNotFoundError
 
+from vae_pipeline.datasets.storage import filesystem
 from vae_pipeline.locks import FileLock
 
 FORMAT_NAME = "vae-pipeline-data-version"
@@ -60,63 +67,92 @@ class DataVersionDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]
         *,
         filepath: str,
         version: Version | None = None,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        protocol, path = get_protocol_and_path(filepath, version)
-        if protocol != "file":
-            raise DatasetError(
-                f"DataVersionDataset writes to the local filesystem only, got "
-                f"'{filepath}'"
-            )
+        self._fs, self._protocol, path = filesystem(
+            filepath, credentials=credentials, fs_args=fs_args
+        )
+        self._storage = {"credentials": credentials, "fs_args": fs_args}
         if version is None:
             raise DatasetError(
                 f"DataVersionDataset '{filepath}': set versioned: true (a record is "
                 "saved under the run's save version, that of the splits it commits)"
             )
-        super().__init__(filepath=PurePosixPath(path), version=version)
+        super().__init__(
+            filepath=PurePosixPath(path),
+            version=version,
+            exists_function=self._fs.exists,
+            glob_function=self._fs.glob,
+        )
         self.metadata = metadata
+
+    @property
+    def _local(self) -> bool:
+        return self._protocol == "file"
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "version": self._version}
 
     def load(self) -> dict[str, Any]:
         try:
-            path = Path(self._get_load_path())
+            path = self._get_load_path()
         except VersionNotFoundError:
             raise DatasetError(
                 f"{self._filepath.parent}: no committed data version; run the "
                 "data_ingestion pipeline first"
             ) from None
-        return read_record(path)
+        return self._read(str(path))
+
+    def _read(self, path: str) -> dict[str, Any]:
+        try:
+            content = self._fs.cat_file(path)
+        except OSError as error:
+            raise DatasetError(
+                f"{path}: data version record unreadable ({error})"
+            ) from None
+        return parse_record(content, path)
 
     def save(self, data: dict[str, Any]) -> None:
         """Commit a record; one with a ``parent`` commits only while its parent is
         still the latest version (optimistic concurrency, as table formats do:
         of two runs that built on the same version, the second to commit fails
         and commits nothing)."""
-        target = Path(self._get_save_path())
-        target.parent.mkdir(parents=True, exist_ok=True)
         record = {
             "format": FORMAT_NAME,
             "version": self.resolve_save_version(),
             **data,
             "writer": writer(),
         }
+        if not self._local:
+            self._check_parent(record.get("parent"))
+            self._fs.pipe_file(
+                str(self._get_save_path()), json.dumps(record, indent=2).encode()
+            )
+            return
+        target = Path(self._get_save_path())
+        target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
         temporary.write_text(json.dumps(record, indent=2), "utf-8")
         # The check and the commit under one lock, which dies with its process.
         with FileLock(Path(self._filepath) / ".commit.lock", parameter="data_version"):
-            parent = record.get("parent")
-            latest = self.latest_version()
-            if parent is not None and latest != parent:
+            try:
+                self._check_parent(record.get("parent"))
+            except DataVersionConflict:
                 temporary.unlink()
                 target.parent.rmdir()
-                raise DataVersionConflict(
-                    f"{self._filepath.parent}: this run built on data version "
-                    f"{parent}, but another run committed {latest} meanwhile; "
-                    "nothing of this run is committed or registered: run it again"
-                )
+                raise
             os.replace(temporary, target)  # the commit: one file, whole or absent
+
+    def _check_parent(self, parent: str | None) -> None:
+        latest = self.latest_version()
+        if parent is not None and latest != parent:
+            raise DataVersionConflict(
+                f"{self._filepath.parent}: this run built on data version "
+                f"{parent}, but another run committed {latest} meanwhile; "
+                "nothing of this run is committed or registered: run it again"
+            )
 
     def latest_version(self) -> str | None:
         """The latest committed version, None before the first."""
@@ -125,20 +161,20 @@ class DataVersionDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]
 
     def _exists(self) -> bool:
         try:
-            return Path(self._get_load_path()).is_file()
+            return bool(self._fs.isfile(str(self._get_load_path())))
         except VersionNotFoundError:
             return False
 
     def records(self) -> list[dict[str, Any]]:
         """Every committed record, newest first."""
-        return [read_record(Path(path)) for path in self._get_versions()]
+        return [self._read(path) for path in self._get_versions()]
 
 
-def read_record(path: Path) -> dict[str, Any]:
+def parse_record(content: bytes, path: str) -> dict[str, Any]:
     """One commit record, checked to be one."""
     try:
-        record = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as error:
+        record = json.loads(content)
+    except ValueError as error:
         raise DatasetError(
             f"{path}: not a readable data version record ({error})"
         ) from None
@@ -147,15 +183,18 @@ def read_record(path: Path) -> dict[str, Any]:
     return record
 
 
-def committed_split_versions(records_path: str, split: str) -> list[str]:
+def committed_split_versions(
+    records_path: str, split: str, **storage: dict[str, Any] | None
+) -> list[str]:
     """The versions of ``split`` that committed records name, newest record first.
 
     Args:
-        records_path: The ``DataVersionDataset``'s filepath.
+        records_path: The ``DataVersionDataset``'s filepath (or URL).
         split: The split's name (its dataset folder's name).
+        storage: ``credentials`` and ``fs_args`` of its filesystem.
     """
     records = DataVersionDataset(
-        filepath=records_path, version=Version(None, None)
+        filepath=records_path, version=Version(None, None), **storage
     ).records()
     return [
         record["splits"][split]["version"]

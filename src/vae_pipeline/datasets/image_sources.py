@@ -10,6 +10,7 @@ naming the file.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 import math
@@ -24,6 +25,7 @@ from typing import IO, Any, Literal
 
 import numpy as np
 
+from vae_pipeline.datasets.storage import StoredFile
 from vae_pipeline.errors import InputDataError
 
 logger = logging.getLogger(__name__)
@@ -180,13 +182,19 @@ class IDXHeader:
         return self.dims[0] * self.item_bytes
 
 
-def _open_maybe_gzip(path: Path) -> IO[bytes]:
-    with path.open("rb") as probe:
-        is_gzip = probe.read(2) == _GZIP_MAGIC
-    return gzip.open(path, "rb") if is_gzip else path.open("rb")
+@contextlib.contextmanager
+def _open_maybe_gzip(path: StoredFile) -> Iterator[IO[bytes]]:
+    with path.open() as stream:
+        is_gzip = stream.read(2) == _GZIP_MAGIC
+        stream.seek(0)
+        if not is_gzip:
+            yield stream
+            return
+        with gzip.GzipFile(fileobj=stream, mode="rb") as unzipped:
+            yield unzipped
 
 
-def _read_exact(stream: IO[bytes], size: int, path: Path) -> bytes:
+def _read_exact(stream: IO[bytes], size: int, path: StoredFile) -> bytes:
     try:
         data = stream.read(size)
     except _READ_ERRORS as exc:
@@ -195,10 +203,11 @@ def _read_exact(stream: IO[bytes], size: int, path: Path) -> bytes:
 
 
 class IDXFile:
-    """Handle to one IDX file (raw or gzip-compressed); reads nothing when built."""
+    """Handle to one IDX file (raw or gzip-compressed) on any fsspec filesystem;
+    reads nothing when built."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike[str] | StoredFile) -> None:
+        self.path = StoredFile.of(path)
 
     def exists(self) -> bool:
         return self.path.is_file()
@@ -240,7 +249,7 @@ class IDXFile:
         with _open_maybe_gzip(self.path) as stream:
             header = self._parse_header(stream, expected_magic)
             if not isinstance(stream, gzip.GzipFile):
-                actual = self.path.stat().st_size - header.header_bytes
+                actual = self.path.size() - header.header_bytes
                 self._check_payload_size(header, actual)
         return header
 
@@ -358,22 +367,26 @@ class NPZSource(ImageSource):
 
     kind = "npz"
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike[str] | StoredFile) -> None:
+        self.path = StoredFile.of(path)
 
     @property
     def description(self) -> str:
         return f"NPZ {self.path}"
 
-    def _open(self) -> zipfile.ZipFile:
+    @contextlib.contextmanager
+    def _open(self) -> Iterator[zipfile.ZipFile]:
         if not self.path.is_file():
             raise InputDataError(f"{self.path}: NPZ file not found")
-        try:
-            return zipfile.ZipFile(self.path)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise InputDataError(
-                f"{self.path}: not a readable NPZ archive ({exc})"
-            ) from exc
+        with self.path.open() as stream:
+            try:
+                archive = zipfile.ZipFile(stream)
+            except (zipfile.BadZipFile, OSError, ValueError) as exc:  # s3fs: ValueError
+                raise InputDataError(
+                    f"{self.path}: not a readable NPZ archive ({exc})"
+                ) from exc
+            with archive:
+                yield archive
 
     def _read_header(
         self, member: IO[bytes], key: str
@@ -422,8 +435,8 @@ class NPZSource(ImageSource):
                     f"{self.path}: 'y' has {shape[0]} labels for {num_images} images"
                 )
             self._check_holds(archive, "y", member.tell(), shape[0] * dtype.itemsize)
-        with np.load(self.path, allow_pickle=False) as arrays:
-            return arrays["y"]
+        with archive.open("y.npy") as member:
+            return np.lib.format.read_array(member, allow_pickle=False)
 
     def iter_chunks(self, chunk_size: int) -> Iterator[ImageChunk]:
         with self._open() as archive:

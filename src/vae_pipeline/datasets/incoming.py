@@ -11,25 +11,30 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 
+from vae_pipeline.datasets.storage import StoredFile
 from vae_pipeline.errors import InputDataError
 
 
 @dataclass(frozen=True)
 class IncomingFile:
-    """A file of a new batch; read only when its batch is ingested."""
+    """A file of a new batch (on any fsspec filesystem); read only when its batch
+    is ingested."""
 
-    path: Path
+    path: StoredFile
     sha256: str | None = None  # once computed
+
+    def __post_init__(self) -> None:  # a local path or URL is accepted too
+        object.__setattr__(self, "path", StoredFile.of(self.path))
 
     def content_sha256(self) -> str:
         """SHA-256 of the file's bytes, read in 1 MiB blocks."""
         digest = hashlib.sha256()
-        with self.path.open("rb") as stream:
+        with self.path.open() as stream:
             while block := stream.read(2**20):
                 digest.update(block)
         return digest.hexdigest()
@@ -38,7 +43,7 @@ class IncomingFile:
         """The file as a PIL image (for image-folder batches)."""
         from PIL import Image
 
-        with Image.open(self.path) as image:
+        with self.path.open() as stream, Image.open(stream) as image:
             image.load()
             return image
 
@@ -62,18 +67,25 @@ def is_hidden(partition_id: str) -> bool:
 class IncomingFileDataset(AbstractDataset[None, IncomingFile]):
     """Read-only handle to one incoming file; see the module docstring."""
 
-    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None):
-        self._filepath = Path(filepath)
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
+        self._file = StoredFile.of(filepath, credentials=credentials, fs_args=fs_args)
         self.metadata = metadata
 
     def load(self) -> IncomingFile:
-        return IncomingFile(self._filepath)
+        return IncomingFile(self._file)
 
     def save(self, data: None) -> None:
         raise DatasetError("incoming data is read-only")
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}
+        return {"filepath": self._file.url}
 
     def _exists(self) -> bool:
-        return self._filepath.is_file()
+        return self._file.is_file()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import tempfile
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+import mlflow
 from kedro.io.core import Version
 from kedro_mlflow.io.artifacts import MlflowArtifactDataset
 
@@ -16,7 +20,8 @@ class VersionedMlflowArtifactDataset(MlflowArtifactDataset):
     datasets in the catalog must have the same save version"). Set ``versioned:
     true`` on this wrapper instead: Kedro passes the catalog's versions, and they
     go to the wrapped dataset. Saving writes the versioned file, then logs that
-    file to the active MLflow run under ``artifact_path``.
+    file to the active MLflow run under ``artifact_path`` (from a local copy when
+    the file is on object storage).
 
     Example (catalog.yml)::
 
@@ -51,4 +56,23 @@ class VersionedMlflowArtifactDataset(MlflowArtifactDataset):
         )
         if version is not None:
             instance._version = version
+        if getattr(instance, "_protocol", "file") != "file":
+            instance.save = functools.partial(_save_remote_and_log, instance)
         return instance
+
+
+def _save_remote_and_log(dataset: Any, data: Any) -> None:
+    """Save to object storage, then log a local copy: kedro-mlflow logs the saved
+    file by its path, which MLflow cannot read on ``s3://``."""
+    path = str(dataset._get_save_path())  # noqa: SLF001 (before the save makes it)
+    logging = dataset._logging_activated  # noqa: SLF001
+    dataset._logging_activated = False  # noqa: SLF001
+    try:
+        type(dataset).save(dataset, data)
+    finally:
+        dataset._logging_activated = logging  # noqa: SLF001
+    if logging and mlflow.active_run() is not None:
+        with tempfile.TemporaryDirectory() as folder:
+            local = Path(folder) / PurePosixPath(path).name
+            dataset._fs.get_file(path, str(local))  # noqa: SLF001
+            mlflow.log_artifact(str(local), dataset.artifact_path)

@@ -7,11 +7,11 @@ the source that the ingestion parameters select is ever read.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
 from kedro.io import AbstractDataset, DatasetError
+from kedro_datasets.partitions import PartitionedDataset
 
 from vae_pipeline.datasets.image_sources import (
     ArraySource,
@@ -21,6 +21,7 @@ from vae_pipeline.datasets.image_sources import (
     KerasSplit,
     NPZSource,
 )
+from vae_pipeline.datasets.storage import StoredFile
 
 _DIGITS_MAX_VALUE = 16
 
@@ -31,15 +32,24 @@ class _ReadOnlyDataset(AbstractDataset[None, Any]):
 
 
 class _ReadOnlyFileDataset(_ReadOnlyDataset):
-    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None):
-        self._filepath = filepath
+    """One file at a local path or any fsspec URL, as kedro-datasets take them."""
+
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
+        self._file = StoredFile.of(filepath, credentials=credentials, fs_args=fs_args)
         self.metadata = metadata
 
     def _exists(self) -> bool:
-        return Path(self._filepath).is_file()
+        return self._file.is_file()
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": self._filepath}
+        return {"filepath": self._file.url}
 
 
 class IDXDataset(_ReadOnlyFileDataset):
@@ -49,18 +59,18 @@ class IDXDataset(_ReadOnlyFileDataset):
 
         raw_idx_images:
           type: vae_pipeline.datasets.IDXDataset
-          filepath: data/01_raw/idx/train-images-idx3-ubyte.gz
+          filepath: data/01_raw/idx/train-images-idx3-ubyte.gz  # or s3://...
     """
 
     def load(self) -> IDXFile:
-        return IDXFile(self._filepath)
+        return IDXFile(self._file)
 
 
 class NPZImagesDataset(_ReadOnlyFileDataset):
     """A NumPy ``.npz`` archive holding images ``x`` and optional labels ``y``."""
 
     def load(self) -> NPZSource:
-        return NPZSource(self._filepath)
+        return NPZSource(self._file)
 
 
 class KerasImagesDataset(_ReadOnlyDataset):
@@ -118,3 +128,18 @@ class DigitsDataset(_ReadOnlyDataset):
 
     def _describe(self) -> dict[str, Any]:
         return {"source": "sklearn.datasets.load_digits"}
+
+
+class OptionalPartitionedDataset(PartitionedDataset):
+    """kedro-datasets' ``PartitionedDataset`` that loads as an empty mapping when
+    there are no partitions, instead of failing.
+
+    An unused raw source, or an incoming folder with nothing new, is an empty
+    folder; object stores have no empty folders, so there the path does not exist
+    at all and ``PartitionedDataset`` would fail every run that merely declares it.
+    """
+
+    def load(self) -> dict[str, Any]:
+        if not self._list_partitions():
+            return {}
+        return super().load()

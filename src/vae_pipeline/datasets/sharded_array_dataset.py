@@ -19,23 +19,28 @@ import logging
 import os
 import shutil
 import socket
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol, runtime_checkable
 
 import numpy as np
+from fsspec import AbstractFileSystem
 from kedro.io import AbstractVersionedDataset, DatasetError, Version
-from kedro.io.core import VersionNotFoundError, get_protocol_and_path
+from kedro.io.core import VersionNotFoundError
 
 from vae_pipeline.datasets.data_version import committed_split_versions, writer
+from vae_pipeline.datasets.storage import filesystem
 from vae_pipeline.errors import InputDataError
 from vae_pipeline.locks import process_alive
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+WRITER = "writer.json"
+CACHE_NAME = "vae-pipeline-cache"
 FORMAT_NAME = "vae-pipeline-sharded-arrays"
 IMAGE_DTYPE = np.dtype("<f4")
 LABEL_DTYPE = np.dtype("<i8")
@@ -215,13 +220,18 @@ def _remove_abandoned_partials(staging: Path, name: str) -> None:
             shutil.rmtree(partial, ignore_errors=True)
 
 
-def _abandoned_by(folder: Path, manifest_name: str) -> int | None:
-    """The pid of the dead process of this host that wrote a version folder."""
-    try:
-        manifest = json.loads((folder / manifest_name / MANIFEST).read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
-    written_by = manifest.get("writer") or {}
+def _abandoned_by(fs: AbstractFileSystem, split_folder: str) -> int | None:
+    """The pid of the dead process of this host that wrote a split's folder (its
+    manifest says, or ``writer.json`` while the shards are still being written)."""
+    written_by: dict[str, Any] = {}
+    for name in (MANIFEST, WRITER):
+        try:
+            written_by = json.loads(fs.cat_file(f"{split_folder}/{name}")).get(
+                "writer", {}
+            )
+            break
+        except (OSError, ValueError, AttributeError):
+            continue
     pid = written_by.get("pid")
     if written_by.get("host") != socket.gethostname() or not isinstance(pid, int):
         return None  # another machine's process: it cannot be checked from here
@@ -254,14 +264,14 @@ def _write_header(stream: IO[bytes], dtype: np.dtype, shape: tuple[int, ...]) ->
 class _ShardWriter:
     def __init__(
         self,
-        directory: Path,
+        open_file: Callable[[str], IO[bytes]],
         *,
         num_examples: int,
         image_shape: tuple[int, ...],
         has_labels: bool,
         shard_size: int,
     ) -> None:
-        self.directory = directory
+        self.open_file = open_file
         self.image_shape = image_shape
         self.has_labels = has_labels
         self.counts = [
@@ -278,7 +288,7 @@ class _ShardWriter:
         index = len(self.shards)
         count = self.counts[index]
         images_name = f"images-{index:05d}.npy"
-        images_file = (self.directory / images_name).open("wb")
+        images_file = self.open_file(images_name)
         header_bytes = _write_header(
             images_file, IMAGE_DTYPE, (count, *self.image_shape)
         )
@@ -286,7 +296,7 @@ class _ShardWriter:
         labels_name = None
         if self.has_labels:
             labels_name = f"labels-{index:05d}.npy"
-            labels_file = (self.directory / labels_name).open("wb")
+            labels_file = self.open_file(labels_name)
             _write_header(labels_file, LABEL_DTYPE, (count,))
             self._files.append(labels_file)
         self.shards.append(
@@ -361,27 +371,47 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
         shard_size: int = 8192,
         version: Version | None = None,
         data_version: str | None = None,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
+        cache_dir: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        protocol, path = get_protocol_and_path(filepath, version)
-        if protocol != "file":
-            raise DatasetError(
-                f"ShardedArrayDataset writes to the local filesystem only, got "
-                f"'{filepath}'"
-            )
         if shard_size < 1:
             raise DatasetError(
                 f"ShardedArrayDataset: shard_size must be >= 1, got {shard_size}"
             )
-        super().__init__(filepath=PurePosixPath(path), version=version)
-        self._shard_size = shard_size
-        self._data_version = (
-            str(PurePosixPath(path).parent / data_version)
-            if data_version and not PurePosixPath(data_version).is_absolute()
-            else data_version
+        self._fs, self._protocol, path = filesystem(
+            filepath, credentials=credentials, fs_args=fs_args
         )
+        self._storage = {"credentials": credentials, "fs_args": fs_args}
+        super().__init__(
+            filepath=PurePosixPath(path),
+            version=version,
+            exists_function=self._fs.exists,
+            glob_function=self._fs.glob,
+        )
+        self._shard_size = shard_size
+        self._cache_dir = Path(cache_dir or Path(tempfile.gettempdir()) / CACHE_NAME)
+        if data_version and not (
+            "://" in data_version or PurePosixPath(data_version).is_absolute()
+        ):
+            data_version = self._url(PurePosixPath(path).parent / data_version)
+        self._data_version = data_version
         self._saved_version: str | None = None
         self.metadata = metadata
+
+    @property
+    def _local(self) -> bool:
+        return self._protocol == "file"
+
+    def _url(self, path: PurePosixPath | str) -> str:
+        return str(path) if self._local else f"{self._protocol}://{path}"
+
+    def _committed(self) -> list[str]:
+        assert self._data_version is not None
+        return committed_split_versions(
+            self._data_version, self._filepath.name, **self._storage
+        )
 
     def _describe(self) -> dict[str, Any]:
         return {
@@ -396,7 +426,7 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
             return super()._fetch_latest_load_version()
         if self._saved_version is not None:  # this run's own, not committed yet
             return self._saved_version
-        committed = committed_split_versions(self._data_version, self._filepath.name)
+        committed = self._committed()
         if not committed:
             raise VersionNotFoundError(
                 f"{self._filepath}: no committed data version has a "
@@ -408,36 +438,68 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
         """Remove the versions that no record commits and whose writer died (a
         ``kill -9`` or a failure before the commit). A version being written by a
         live process, or by another machine, is left alone."""
-        if self._data_version is None or not Path(self._filepath).is_dir():
+        root = str(self._filepath)
+        if self._data_version is None or not self._fs.isdir(root):
             return
-        committed = set(
-            committed_split_versions(self._data_version, self._filepath.name)
-        )
-        for folder in Path(self._filepath).iterdir():
-            if folder.name.startswith(".") or folder.name in committed:
+        committed = set(self._committed())
+        for folder in self._fs.ls(root, detail=False):
+            name = PurePosixPath(folder).name
+            if name.startswith(".") or name in committed:
                 continue
-            pid = _abandoned_by(folder, self._filepath.name)
+            pid = _abandoned_by(self._fs, f"{folder}/{self._filepath.name}")
             if pid is not None:
-                shutil.rmtree(folder, ignore_errors=True)
+                self._fs.rm(folder, recursive=True)
                 logger.info(
                     "Removed %s: written by process %s, which died before "
                     "committing it",
-                    folder,
+                    self._url(folder),
                     pid,
                 )
 
     def load(self) -> ShardedArrays:
-        directory = Path(self._get_load_path())
-        manifest_path = directory / MANIFEST
-        if not manifest_path.is_file():
-            raise DatasetError(f"{directory}: no sharded arrays saved here")
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        directory = str(self._get_load_path())
+        try:
+            content = self._fs.cat_file(f"{directory}/{MANIFEST}")
+        except FileNotFoundError:
+            raise DatasetError(
+                f"{self._url(directory)}: no sharded arrays saved here"
+            ) from None
+        manifest = json.loads(content)
         if manifest.get("format") != FORMAT_NAME:
-            raise DatasetError(f"{manifest_path}: not a {FORMAT_NAME} manifest")
-        return ShardedArrays(directory, manifest)
+            raise DatasetError(f"{self._url(directory)}: not a {FORMAT_NAME} manifest")
+        if self._local:
+            return ShardedArrays(Path(directory), manifest)
+        return ShardedArrays(self._cached(directory, content), manifest)
+
+    def _cached(self, directory: str, manifest: bytes) -> Path:
+        """A local copy of a remote split, downloaded once (shard by shard, so
+        memory stays bounded); tf.data and NumPy's memory maps read it there."""
+        url = self._url(directory)
+        local = self._cache_dir / hashlib.sha256(url.encode()).hexdigest()[:20]
+        if (local / MANIFEST).is_file() and (local / MANIFEST).read_bytes() == manifest:
+            return local
+        partial = local.with_name(f".{local.name}-{os.getpid()}-{uuid.uuid4().hex}")
+        partial.mkdir(parents=True)
+        try:
+            for name in json.loads(manifest)["shards"]:
+                for key in ("images", "labels"):
+                    if name[key]:
+                        self._fs.get_file(
+                            f"{directory}/{name[key]}", partial / name[key]
+                        )
+            (partial / MANIFEST).write_bytes(manifest)
+            shutil.rmtree(local, ignore_errors=True)
+            os.replace(partial, local)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+        logger.info("Downloaded %s to %s", url, local)
+        return local
 
     def save(self, data: Any) -> None:
         stream = _as_stream(data)
+        if not self._local:
+            self._save_remote(stream)
+            return
         target = Path(self._get_save_path())
         staging = target.parents[1] if self._version else target.parent
         staging.mkdir(parents=True, exist_ok=True)
@@ -446,7 +508,11 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
         partial = staging / f".{target.name}-{os.getpid()}-{uuid.uuid4().hex}.partial"
         partial.mkdir()
         try:
-            self._write(partial, stream, version=self.resolve_save_version() or None)
+            self._write(
+                lambda name: (partial / name).open("wb"),
+                stream,
+                version=self.resolve_save_version() or None,
+            )
             target.parent.mkdir(parents=True, exist_ok=True)
             if target.exists():  # unversioned overwrite
                 shutil.rmtree(target)
@@ -455,12 +521,32 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
         finally:
             shutil.rmtree(partial, ignore_errors=True)
 
+    def _save_remote(self, stream: ArrayStream) -> None:
+        """On object storage, where nothing renames: the shards go straight to the
+        version's folder, ``writer.json`` first and the manifest last; readers
+        see the version once a data version record commits it."""
+        target = str(self._get_save_path())
+        self._remove_abandoned_versions()
+        self._fs.pipe_file(
+            f"{target}/{WRITER}", json.dumps({"writer": writer()}).encode()
+        )
+        self._write(
+            lambda name: self._fs.open(f"{target}/{name}", "wb"),
+            stream,
+            version=self.resolve_save_version() or None,
+        )
+        self._saved_version = self.resolve_save_version() or None
+
     def _write(
-        self, directory: Path, stream: ArrayStream, *, version: str | None
+        self,
+        open_file: Callable[[str], IO[bytes]],
+        stream: ArrayStream,
+        *,
+        version: str | None,
     ) -> None:
         image_shape = tuple(int(d) for d in stream.image_shape)
         shards = _ShardWriter(
-            directory,
+            open_file,
             num_examples=int(stream.num_examples),
             image_shape=image_shape,
             has_labels=bool(stream.has_labels),
@@ -490,11 +576,12 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
             "writer": writer(),
             "shards": shards.shards,
         }
-        (directory / MANIFEST).write_text(json.dumps(manifest, indent=2), "utf-8")
+        with open_file(MANIFEST) as file:  # last: a split without one is unfinished
+            file.write(json.dumps(manifest, indent=2).encode())
 
     def _exists(self) -> bool:
         try:
-            path = Path(self._get_load_path())
+            path = self._get_load_path()
         except DatasetError:
             return False
-        return (path / MANIFEST).is_file()
+        return bool(self._fs.isfile(f"{path}/{MANIFEST}"))

@@ -12,8 +12,8 @@ from kedro.io import DatasetError
 from PIL import Image
 
 from tests.conftest import MNIST_IMAGES, MNIST_LABELS, typed_params
+from vae_pipeline.datasets import ShardedArrayDataset
 from vae_pipeline.datasets.image_sources import write_idx
-from vae_pipeline.datasets.sharded_array_dataset import _ShardWriter
 from vae_pipeline.pipelines.data_ingestion import create_pipeline
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
 
@@ -343,14 +343,16 @@ def test_a_full_disk_while_writing_the_splits_changes_no_committed_version(
 ):
     ingest(make_catalog, run_pipeline)
     committed = make_catalog().load("data_version")
-    write = _ShardWriter.write
+    write = ShardedArrayDataset._write
 
-    def full_disk_on_validation(writer, images, labels):
-        if writer.directory.name.startswith(".validation-"):
+    def full_disk_on_validation(dataset, open_file, stream, *, version):
+        def no_space(name):
             raise OSError(errno.ENOSPC, "No space left on device")
-        write(writer, images, labels)
 
-    monkeypatch.setattr(_ShardWriter, "write", full_disk_on_validation)
+        validation = dataset._filepath.name == "validation"
+        write(dataset, no_space if validation else open_file, stream, version=version)
+
+    monkeypatch.setattr(ShardedArrayDataset, "_write", full_disk_on_validation)
     with pytest.raises(DatasetError, match=r"No space left on device"):
         ingest(make_catalog, run_pipeline, split={"seed": 8})
     fresh = make_catalog()

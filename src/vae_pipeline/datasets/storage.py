@@ -1,0 +1,82 @@
+"""Files on any fsspec filesystem (local disk, ``s3://``, ``gs://``, ``memory://``),
+the way kedro-datasets' own datasets reach them: a URL, optional ``credentials``
+and ``fs_args``, one ``fsspec`` filesystem.
+
+Written here because the project's readers take one file handle to pass around
+(an IDX pair, an NPZ archive, an incoming file), named by its URL in errors; the
+I/O itself is fsspec's.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import fsspec
+from fsspec import AbstractFileSystem
+from kedro.io.core import get_protocol_and_path
+
+
+def filesystem(
+    url: str,
+    *,
+    credentials: dict[str, Any] | None = None,
+    fs_args: dict[str, Any] | None = None,
+) -> tuple[AbstractFileSystem, str, str]:
+    """The filesystem of a URL, its protocol and the path within it, as Kedro's
+    datasets build them (credentials and ``fs_args`` go to the filesystem)."""
+    protocol, path = get_protocol_and_path(url)
+    options = {**(credentials or {}), **(fs_args or {})}
+    if protocol == "file":
+        options.setdefault("auto_mkdir", True)
+    return fsspec.filesystem(protocol, **options), protocol, path
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """One file on an fsspec filesystem; ``str()`` gives the URL it was named by."""
+
+    url: str
+    fs: AbstractFileSystem = field(repr=False, compare=False)
+    path: str
+
+    @classmethod
+    def of(
+        cls,
+        location: str | os.PathLike[str] | StoredFile,
+        *,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
+    ) -> StoredFile:
+        """The file at a path or URL (a ``StoredFile`` is returned as it is)."""
+        if isinstance(location, StoredFile):
+            return location
+        url = os.fspath(location)
+        fs, _, path = filesystem(url, credentials=credentials, fs_args=fs_args)
+        return cls(url=url, fs=fs, path=path)
+
+    def __str__(self) -> str:
+        return self.url
+
+    @property
+    def is_local(self) -> bool:
+        return "file" in _protocols(self.fs)
+
+    @property
+    def name(self) -> str:
+        return self.path.rstrip("/").rsplit("/", 1)[-1]
+
+    def open(self, mode: str = "rb") -> IO[bytes]:
+        return self.fs.open(self.path, mode)
+
+    def is_file(self) -> bool:
+        return bool(self.fs.isfile(self.path))
+
+    def size(self) -> int:
+        return int(self.fs.size(self.path))
+
+
+def _protocols(fs: AbstractFileSystem) -> tuple[str, ...]:
+    protocol = fs.protocol
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
