@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import s3fs
+from moto.server import ThreadedMotoServer
 
 from tests.conftest import (
     assert_ok,
@@ -29,9 +31,6 @@ from tests.conftest import (
     make_project_copy,
 )
 
-moto_server = pytest.importorskip("moto.server")
-s3fs = pytest.importorskip("s3fs")
-
 BUCKET = "vae-pipeline"
 SPLITS = f"{BUCKET}/data/05_model_input"
 
@@ -39,7 +38,7 @@ SPLITS = f"{BUCKET}/data/05_model_input"
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
     port = free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
     try:
         yield f"http://127.0.0.1:{port}"
