@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +32,7 @@ from tests.conftest import (
     kedro_command,
     make_project_copy,
 )
+from tests.tracking.test_tracking_server import start_sqlite_server, stop, wait_for
 
 BUCKET = "vae-pipeline"
 SPLITS = f"{BUCKET}/data/05_model_input"
@@ -195,3 +198,44 @@ def test_4_a_bad_object_gives_the_same_one_line_error_as_on_disk(
     last_line = result.stderr.strip().splitlines()[-1]
     assert last_line.startswith(f"Error: {message}"), last_line
     assert committed(bucket) == before
+
+
+PREDICT = (
+    "import mlflow, numpy as np; "
+    "model = mlflow.pyfunc.load_model('models:/vae_pipeline@champion'); "
+    "print(sorted((k, v.shape) for k, v in model.predict("
+    "np.zeros((3, 8, 8, 1), np.float32)).items()))"
+)
+
+
+def test_5_mlflow_artifacts_in_the_bucket_load_back(tmp_path, env, bucket):
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = start_sqlite_server(
+        tmp_path, port, artifacts=f"s3://{BUCKET}/mlartifacts", env=env
+    )
+    try:
+        wait_for(f"{uri}/health", seconds=180, process=server)
+        project = make_project_copy(tmp_path / "project")
+        tracked = {**env, "MLFLOW_TRACKING_URI": uri}
+        assert_ok(kedro_cli(project, "run", "--env", "s3", env=tracked))
+        bucket.invalidate_cache()
+        stored = bucket.glob(f"{BUCKET}/mlartifacts/**/MLmodel")
+        assert stored, "the model's files are not in the bucket"
+        assert bucket.glob(f"{BUCKET}/mlartifacts/**/figures/reconstructions.png")
+        assert not list((project / "mlruns").rglob("MLmodel"))  # nothing local
+        loaded = subprocess.run(
+            [sys.executable, "-c", PREDICT],
+            env={**os.environ, **tracked},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert loaded.returncode == 0, loaded.stderr[-3000:]
+        assert loaded.stdout.strip().splitlines()[-1] == (
+            "[('reconstruction', (3, 8, 8, 1)), ('z_log_var', (3, 8)), "
+            "('z_mean', (3, 8))]"
+        )
+    finally:
+        stop(server)

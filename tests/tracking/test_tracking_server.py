@@ -182,18 +182,26 @@ def test_training_and_evaluation_tracked_on_a_postgresql_backed_server(
     assert count == "1"
 
 
-def start_sqlite_server(root: Path, port: int) -> subprocess.Popen:
-    """``mlflow server`` on a SQLite store, in its own process group."""
+def start_sqlite_server(
+    root: Path,
+    port: int,
+    *,
+    artifacts: str | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen:
+    """``mlflow server`` on a SQLite store, in its own process group; artifacts in
+    ``root/artifacts`` unless ``artifacts`` names another destination."""
     return subprocess.Popen(
         [
             sys.executable, "-m", "mlflow", "server",
             "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
-            "--artifacts-destination", str(root / "artifacts"),
+            "--artifacts-destination", artifacts or str(root / "artifacts"),
             "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        env={**os.environ, **(env or {})},
     )  # fmt: skip
 
 
