@@ -40,6 +40,7 @@ def project_model_options() -> dict:
     path = PROJECT_ROOT / "conf" / "base" / "parameters_training.yml"
     return yaml.safe_load(path.read_text(encoding="utf-8"))["training"]["model"]
 
+
 TRAIN_IMAGES = 8_000
 CONFIGS = {
     "dense, batch 256 (project default)": {"architecture": "dense", "batch": 256},
