@@ -4,6 +4,7 @@ https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration""
 
 from omegaconf.resolvers import oc
 
+from vae_pipeline.cluster import ClusterHooks
 from vae_pipeline.console import ConsoleHooks
 from vae_pipeline.pipeline_registry import DEFAULT_PIPELINES
 from vae_pipeline.tracking.hooks import RunNamingHooks, TrackingHooks
@@ -12,6 +13,7 @@ from vae_pipeline.tracking.summary import RunSummaryHooks
 # Hooks run Last-In-First-Out: kedro-mlflow's, registered after these, run first.
 HOOKS = (
     ConsoleHooks(),
+    ClusterHooks(),
     RunSummaryHooks(),
     TrackingHooks(),
     RunNamingHooks(default_pipelines=DEFAULT_PIPELINES),

@@ -92,7 +92,7 @@ def training_dataset(
         dataset = tf.data.Dataset.zip(dataset, seeds).map(
             _bernoulli, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
         )
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return _shard_by_batch(dataset.prefetch(tf.data.AUTOTUNE))
 
 
 def evaluation_dataset(
@@ -109,4 +109,14 @@ def evaluation_dataset(
         dataset = tf.data.Dataset.zip(dataset, seeds).map(_bernoulli)
     if files.nbytes <= cache_limit_bytes:
         dataset = dataset.cache()
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return _shard_by_batch(dataset.prefetch(tf.data.AUTOTUNE))
+
+
+def _shard_by_batch(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Under a multi-worker strategy, each worker takes its share of every global
+    batch (tf.data's DATA sharding): a split has fewer shard files than there
+    may be workers, which FILE sharding (tf.data's default) cannot split."""
+    options = tf.data.Options()
+    policy = tf.data.experimental.AutoShardPolicy.DATA
+    options.experimental_distribute.auto_shard_policy = policy
+    return dataset.with_options(options)

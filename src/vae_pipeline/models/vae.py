@@ -70,6 +70,20 @@ def _scale_for_replicas(loss: Any) -> Any:
     return loss
 
 
+def _in_multi_worker_replica() -> bool:
+    """Whether this runs in a replica of a multi-worker tf.distribute strategy."""
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return (
+        isinstance(
+            tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy
+        )
+        and not tf.distribute.in_cross_replica_context()
+    )
+
+
 def kl_per_dimension(z_mean: Any, z_log_var: Any) -> Any:
     """Closed-form KL(N(mean, exp(log_var)) || N(0, 1)) for each latent dimension."""
     return 0.5 * (ops.exp(z_log_var) + ops.square(z_mean) - 1.0 - z_log_var)
@@ -227,6 +241,19 @@ class VAE(keras.Model):
             + self.beta * self.kl_weight * kl
         )
         return _scale_for_replicas(loss)
+
+    def get_metrics_result(self) -> dict[str, Any]:
+        """The metrics, each with a batch axis of one inside a multi-worker step.
+
+        Keras 3's TensorFlow trainer averages a multi-worker step's logs with
+        ``strategy.reduce("MEAN", value, axis=0)``, which fails on the scalars
+        every metric gives (tensorflow/tensorflow#72388, still so in Keras 3.15);
+        the reduction then gives the scalars back.
+        """
+        result = super().get_metrics_result()
+        if _in_multi_worker_replica():
+            return {name: ops.reshape(value, (1,)) for name, value in result.items()}
+        return result
 
     def get_config(self) -> dict[str, Any]:
         return {

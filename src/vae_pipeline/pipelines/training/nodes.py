@@ -17,6 +17,7 @@ import tensorflow as tf
 # Keras itself reads op determinism from here; TensorFlow exports no getter.
 from tensorflow.python.framework.config import is_op_determinism_enabled
 
+from vae_pipeline.cluster import task_role
 from vae_pipeline.console import is_terminal
 from vae_pipeline.datasets import ShardedArrays
 from vae_pipeline.datasets.sharded_array_dataset import check_same_version
@@ -87,6 +88,16 @@ def xla_in_effect(params: TrainingParams) -> bool:
         The ``jit_compile`` to compile with.
     """
     determinism = is_op_determinism_enabled()
+    if (
+        params.jit_compile
+        and params.strategy == "multi_worker_mirrored"
+        and not (tf.config.list_logical_devices("GPU"))
+    ):
+        logger.info(
+            "XLA off: TensorFlow has no XLA collectives on CPU, which "
+            "multi_worker_mirrored needs"
+        )
+        return False
     if params.jit_compile and determinism:
         logger.info(
             "XLA off: op determinism is on (training.deterministic), which "
@@ -212,14 +223,18 @@ def train_vae(
     run_dir = Path(params.checkpoint_dir) / run_fingerprint(
         params, train_split, validation_split
     )
+    role = task_role()
+    if not role.is_chief:  # its own checkpoint, beside the chief's
+        run_dir = run_dir.with_name(f"{run_dir.name}-{role.name}")
     try:
         with FileLock(run_dir / LOCK_FILE, parameter="training.checkpoint_dir"):
             trained = _train(
                 train_split, validation_split, params, run_dir, initial_model, strategy
             )
-        _remove_abandoned_checkpoints(
-            run_dir.parent, older_than_days=params.checkpoint_retention_days
-        )
+        if role.is_chief:
+            _remove_abandoned_checkpoints(
+                run_dir.parent, older_than_days=params.checkpoint_retention_days
+            )
         return trained
     except LockHeld as held:
         raise TrainingError(
