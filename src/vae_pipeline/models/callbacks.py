@@ -95,3 +95,19 @@ class EpochProgress(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self._progress.stop()
+
+
+class RestoreFromChief(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` for a worker other than the chief in multi-worker
+    training: it restores the chief's checkpoint, so every worker resumes from the
+    same epoch, weights and optimizer state, and writes none of its own (Keras 3's
+    callback would give each worker a checkpoint of its own, from epochs that
+    differ when a worker was killed mid-epoch)."""
+
+    def __init__(self, chief_backup_dir: str) -> None:
+        super().__init__(
+            chief_backup_dir, double_checkpoint=True, delete_checkpoint=False
+        )
+
+    def _save_model(self) -> None:
+        """The chief saves."""

@@ -24,7 +24,12 @@ from vae_pipeline.datasets.sharded_array_dataset import check_same_version
 from vae_pipeline.errors import InputDataError, TrainingError
 from vae_pipeline.locks import FileLock, LockHeld
 from vae_pipeline.models import VAE, build_vae
-from vae_pipeline.models.callbacks import EpochLogger, EpochProgress, KLWarmup
+from vae_pipeline.models.callbacks import (
+    EpochLogger,
+    EpochProgress,
+    KLWarmup,
+    RestoreFromChief,
+)
 from vae_pipeline.models.data import ShardFiles, evaluation_dataset, training_dataset
 from vae_pipeline.pipelines.training.params import TrainingParams
 
@@ -223,13 +228,21 @@ def train_vae(
     run_dir = Path(params.checkpoint_dir) / run_fingerprint(
         params, train_split, validation_split
     )
+    backup_dir = run_dir / BACKUP_FOLDER  # the chief's, which every worker restores
     role = task_role()
-    if not role.is_chief:  # its own checkpoint, beside the chief's
+    if not role.is_chief:  # its own history and lock, beside the chief's folder
         run_dir = run_dir.with_name(f"{run_dir.name}-{role.name}")
     try:
         with FileLock(run_dir / LOCK_FILE, parameter="training.checkpoint_dir"):
             trained = _train(
-                train_split, validation_split, params, run_dir, initial_model, strategy
+                train_split,
+                validation_split,
+                params,
+                run_dir,
+                backup_dir,
+                initial_model,
+                strategy,
+                is_chief=role.is_chief,
             )
         if role.is_chief:
             _remove_abandoned_checkpoints(
@@ -240,6 +253,14 @@ def train_vae(
         raise TrainingError(
             f"another training run ({held.holder}) is training this configuration "
             f"on the same data in {run_dir}; wait for it to finish"
+        ) from None
+    except (tf.errors.UnavailableError, tf.errors.AbortedError) as error:
+        if params.strategy != "multi_worker_mirrored":
+            raise
+        raise TrainingError(
+            f"{role.name}: another worker of the cluster stopped "
+            f"({type(error).__name__}); start every worker again with the same "
+            "command: training resumes from the chief's last checkpoint"
         ) from None
 
 
@@ -264,18 +285,21 @@ def _remove_abandoned_checkpoints(
         logger.info("Removed %s, the checkpoint of an abandoned training run", folder)
 
 
-def _train(
+def _train(  # noqa: PLR0913
     train_split: ShardedArrays,
     validation_split: ShardedArrays,
     params: TrainingParams,
     run_dir: Path,
+    backup_dir: Path,
     initial_model: VAE | None,
     strategy: tf.distribute.Strategy,
+    *,
+    is_chief: bool,
 ) -> tuple[VAE, dict[str, list[float]]]:
     """:func:`train_vae`'s work, under the lock of its checkpoint folder."""
     jit_compile = xla_in_effect(params)
-    if (run_dir / BACKUP_FOLDER).exists():
-        logger.info("Resuming training from the checkpoint in %s", run_dir)
+    if backup_dir.exists():
+        logger.info("Resuming training from the checkpoint in %s", backup_dir.parent)
     cache_limit = params.cache_in_memory_mb * 2**20
     replicas = strategy.num_replicas_in_sync
     train_batch = even_first_batch(params.batch_size, len(train_split), replicas)
@@ -332,9 +356,9 @@ def _train(
         *([EpochProgress(params.epochs)] if is_terminal() else []),
         # double_checkpoint keeps the previous epoch's checkpoint to fall back on
         # when a kill -9 lands in the middle of writing the latest one.
-        keras.callbacks.BackupAndRestore(
-            str(run_dir / BACKUP_FOLDER), double_checkpoint=True
-        ),
+        keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True)
+        if is_chief
+        else RestoreFromChief(str(backup_dir)),
     ]
     model.fit(
         train_data,
