@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from kedro.io import AbstractDataset, DatasetError
-
+from vae_pipeline.datasets.raw_datasets import ReadOnlyFileDataset
 from vae_pipeline.datasets.storage import StoredFile
 from vae_pipeline.errors import InputDataError
 
@@ -64,28 +63,8 @@ def is_hidden(partition_id: str) -> bool:
     return any(part.startswith(".") for part in PurePosixPath(partition_id).parts)
 
 
-class IncomingFileDataset(AbstractDataset[None, IncomingFile]):
+class IncomingFileDataset(ReadOnlyFileDataset):
     """Read-only handle to one incoming file; see the module docstring."""
-
-    def __init__(
-        self,
-        *,
-        filepath: str,
-        credentials: dict[str, Any] | None = None,
-        fs_args: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-    ):
-        self._file = StoredFile.of(filepath, credentials=credentials, fs_args=fs_args)
-        self.metadata = metadata
 
     def load(self) -> IncomingFile:
         return IncomingFile(self._file)
-
-    def save(self, data: None) -> None:
-        raise DatasetError("incoming data is read-only")
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": self._file.url}
-
-    def _exists(self) -> bool:
-        return self._file.is_file()

@@ -31,7 +31,7 @@ class _ReadOnlyDataset(AbstractDataset[None, Any]):
         raise DatasetError(f"{type(self).__name__} is read-only")
 
 
-class _ReadOnlyFileDataset(_ReadOnlyDataset):
+class ReadOnlyFileDataset(_ReadOnlyDataset):
     """One file at a local path or any fsspec URL, as kedro-datasets take them."""
 
     def __init__(
@@ -52,7 +52,7 @@ class _ReadOnlyFileDataset(_ReadOnlyDataset):
         return {"filepath": self._file.url}
 
 
-class IDXDataset(_ReadOnlyFileDataset):
+class IDXDataset(ReadOnlyFileDataset):
     """One MNIST-format IDX file, raw or gzip-compressed.
 
     Example catalog entry::
@@ -66,7 +66,7 @@ class IDXDataset(_ReadOnlyFileDataset):
         return IDXFile(self._file)
 
 
-class NPZImagesDataset(_ReadOnlyFileDataset):
+class NPZImagesDataset(ReadOnlyFileDataset):
     """A NumPy ``.npz`` archive holding images ``x`` and optional labels ``y``."""
 
     def load(self) -> NPZSource:
