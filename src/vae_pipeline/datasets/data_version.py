@@ -27,6 +27,7 @@ import json
 import os
 import socket
 import uuid
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -165,9 +166,10 @@ class DataVersionDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]
         except VersionNotFoundError:
             return False
 
-    def records(self) -> list[dict[str, Any]]:
-        """Every committed record, newest first."""
-        return [self._read(path) for path in self._get_versions()]
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every committed record, newest first, each read when it is reached."""
+        for path in self._get_versions():
+            yield self._read(path)
 
 
 def parse_record(content: bytes, path: str) -> dict[str, Any]:
@@ -185,8 +187,9 @@ def parse_record(content: bytes, path: str) -> dict[str, Any]:
 
 def committed_split_versions(
     records_path: str, split: str, **storage: dict[str, Any] | None
-) -> list[str]:
-    """The versions of ``split`` that committed records name, newest record first.
+) -> Iterator[str]:
+    """The versions of ``split`` that committed records name, newest record first
+    (read lazily: the latest costs one record, not the whole history).
 
     Args:
         records_path: The ``DataVersionDataset``'s filepath (or URL).
@@ -196,11 +199,11 @@ def committed_split_versions(
     records = DataVersionDataset(
         filepath=records_path, version=Version(None, None), **storage
     ).records()
-    return [
+    return (
         record["splits"][split]["version"]
         for record in records
         if split in record.get("splits", {})
-    ]
+    )
 
 
 def split_entry(split: Any) -> dict[str, Any]:

@@ -407,7 +407,7 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
     def _url(self, path: PurePosixPath | str) -> str:
         return str(path) if self._local else f"{self._protocol}://{path}"
 
-    def _committed(self) -> list[str]:
+    def _committed(self) -> Iterator[str]:
         assert self._data_version is not None
         return committed_split_versions(
             self._data_version, self._filepath.name, **self._storage
@@ -426,13 +426,13 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
             return super()._fetch_latest_load_version()
         if self._saved_version is not None:  # this run's own, not committed yet
             return self._saved_version
-        committed = self._committed()
-        if not committed:
+        latest = next(self._committed(), None)
+        if latest is None:
             raise VersionNotFoundError(
                 f"{self._filepath}: no committed data version has a "
                 f"'{self._filepath.name}' split; run the data_ingestion pipeline"
             )
-        return committed[0]
+        return latest
 
     def _remove_abandoned_versions(self) -> None:
         """Remove the versions that no record commits and whose writer died (a
