@@ -26,6 +26,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MNIST_DIR = PROJECT_ROOT.parent / "shared" / "data" / "mnist"
 MNIST_IMAGES = MNIST_DIR / "t10k-images-idx3-ubyte.gz"
 MNIST_LABELS = MNIST_DIR / "t10k-labels-idx1-ubyte.gz"
+BINARIZED_MNIST_DIR = PROJECT_ROOT.parent / "shared" / "data" / "binarized_mnist"
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
@@ -49,10 +50,14 @@ def model_options(**overrides: Any) -> dict[str, Any]:
     return merged(base_parameters()["training"]["model"], overrides)
 
 
-def project_config(key: str) -> dict[str, Any]:
-    """The project's own configuration (``conf/base`` + ``conf/local``)."""
+def project_config(key: str, *, env: str = "local") -> dict[str, Any]:
+    """The project's own configuration (``conf/base`` + ``conf/<env>``), loaded as
+    ``kedro run --env <env>`` loads it."""
+    from vae_pipeline.settings import CONFIG_LOADER_ARGS
+
     loader = OmegaConfigLoader(
-        conf_source=str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="local"
+        conf_source=str(PROJECT_ROOT / "conf"),
+        **{**CONFIG_LOADER_ARGS, "default_run_env": env},
     )
     return dict(loader[key])
 

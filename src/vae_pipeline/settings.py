@@ -48,6 +48,9 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     # MLFLOW_TRACKING_URI may override the tracking store (conf/base/mlflow.yml).
     "custom_resolvers": {"oc.env": oc.env},
+    # An environment's parameters and globals (conf/local, conf/binarized_mnist)
+    # override values of conf/base key by key; every other value stays the base's.
+    "merge_strategy": {"parameters": "soft", "globals": "soft"},
     # "config_patterns": {
     #     "spark" : ["spark*/"],
     #     "parameters": ["parameters*", "parameters*/**", "**/parameters*"],

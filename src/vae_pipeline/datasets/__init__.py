@@ -4,6 +4,7 @@ from vae_pipeline.datasets.data_version import DataVersionDataset
 from vae_pipeline.datasets.raw_datasets import (
     DigitsDataset,
     IDXDataset,
+    IDXSplitsDataset,
     KerasImagesDataset,
     NPZImagesDataset,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "DataVersionDataset",
     "DigitsDataset",
     "IDXDataset",
+    "IDXSplitsDataset",
     "InMemoryArrays",
     "KerasImagesDataset",
     "NPZImagesDataset",

@@ -119,6 +119,13 @@ class ImageSource(ABC):
         """Items the last full pass skipped as unreadable (image folders only)."""
         return []
 
+    @property
+    def split_sizes(self) -> dict[str, int] | None:
+        """The images of each split, in source order, for a source that comes
+        split (:class:`GivenSplitsSource`, counted by the last full pass); None
+        for a source that ingestion splits itself."""
+        return None
+
 
 def _with_channel_axis(images: np.ndarray) -> np.ndarray:
     return images[..., np.newaxis] if images.ndim == 3 else images  # noqa: PLR2004
@@ -353,6 +360,57 @@ class IDXSource(ImageSource):
         if label_chunks is not None:
             for _ in label_chunks:  # drains the stream so its size is checked
                 pass
+
+
+def idx_source(images: IDXFile, labels: IDXFile | None) -> IDXSource:
+    """IDX images, labelled when ``labels`` is given and the file exists."""
+    if labels is not None and not labels.exists():
+        logger.info("No IDX labels at %s: ingesting unlabelled", labels.path)
+        labels = None
+    return IDXSource(images, labels)
+
+
+class GivenSplitsSource(ImageSource):
+    """A source that comes as train, validation and test parts, kept as given.
+
+    Its images are the parts' images one after the other; ingestion takes the
+    splits from :attr:`split_sizes` rather than drawing them (statically
+    binarized MNIST, for one, is published as 50,000 / 10,000 / 10,000).
+    """
+
+    def __init__(self, parts: Mapping[str, ImageSource], *, kind: str) -> None:
+        self._parts = dict(parts)
+        self.kind = kind
+        self._sizes: dict[str, int] | None = None
+
+    @property
+    def description(self) -> str:
+        return "; ".join(
+            f"{name}: {part.description}" for name, part in self._parts.items()
+        )
+
+    @property
+    def split_sizes(self) -> dict[str, int] | None:
+        return self._sizes
+
+    def iter_chunks(self, chunk_size: int) -> Iterator[ImageChunk]:
+        sizes: dict[str, int] = {}
+        labelled: bool | None = None
+        for name, part in self._parts.items():
+            sizes[name] = 0
+            for chunk in part.iter_chunks(chunk_size):
+                has_labels = chunk.labels is not None
+                if labelled is None:
+                    labelled = has_labels
+                elif has_labels != labelled:
+                    raise InputDataError(
+                        f"{part.description}: the {name} split is "
+                        f"{'' if has_labels else 'un'}labelled, the splits before "
+                        "it are not: give labels for every split or for none"
+                    )
+                sizes[name] += len(chunk.images)
+                yield chunk
+        self._sizes = sizes
 
 
 # --------------------------------------------------------------------------- NPZ

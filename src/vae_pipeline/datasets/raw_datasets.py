@@ -15,11 +15,13 @@ from kedro_datasets.partitions import PartitionedDataset
 
 from vae_pipeline.datasets.image_sources import (
     ArraySource,
+    GivenSplitsSource,
     IDXFile,
     KerasDatasetName,
     KerasDatasetSource,
     KerasSplit,
     NPZSource,
+    idx_source,
 )
 from vae_pipeline.datasets.storage import StoredFile
 
@@ -64,6 +66,75 @@ class IDXDataset(ReadOnlyFileDataset):
 
     def load(self) -> IDXFile:
         return IDXFile(self._file)
+
+
+class IDXSplitsDataset(_ReadOnlyDataset):
+    """IDX files that come as train, validation and test splits, kept as given.
+
+    Loads as a :class:`GivenSplitsSource`: ingestion takes its splits as they are
+    instead of drawing them. Example catalog entry (conf/binarized_mnist has the
+    real one)::
+
+        raw_idx_splits:
+          type: vae_pipeline.datasets.IDXSplitsDataset
+          images:
+            train: data/01_raw/idx_splits/train-images-idx3-ubyte.gz
+            validation: data/01_raw/idx_splits/valid-images-idx3-ubyte.gz
+            test: data/01_raw/idx_splits/test-images-idx3-ubyte.gz
+          labels: {}  # optional, by split; a split whose file is absent is unlabelled
+
+    ``credentials`` and ``fs_args`` apply to every file, as for :class:`IDXDataset`.
+    """
+
+    SPLITS = ("train", "validation", "test")
+
+    def __init__(
+        self,
+        *,
+        images: dict[str, str],
+        labels: dict[str, str] | None = None,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
+        labels = labels or {}
+        for name, paths in (("images", images), ("labels", labels)):
+            unknown = set(paths) - set(self.SPLITS)
+            missing = set(self.SPLITS) - set(paths) if name == "images" else set()
+            if unknown or missing:
+                raise DatasetError(
+                    f"IDXSplitsDataset {name}: give one path for each of "
+                    f"{', '.join(self.SPLITS)}"
+                    + (f"; unknown {sorted(unknown)}" if unknown else "")
+                    + (f"; missing {sorted(missing)}" if missing else "")
+                )
+
+        def handle(path: str) -> IDXFile:
+            return IDXFile(
+                StoredFile.of(path, credentials=credentials, fs_args=fs_args)
+            )
+
+        self._images = {name: handle(images[name]) for name in self.SPLITS}
+        self._labels = {name: handle(path) for name, path in labels.items()}
+        self.metadata = metadata
+
+    def load(self) -> GivenSplitsSource:
+        return GivenSplitsSource(
+            {
+                name: idx_source(self._images[name], self._labels.get(name))
+                for name in self.SPLITS
+            },
+            kind="idx_splits",
+        )
+
+    def _exists(self) -> bool:
+        return all(file.exists() for file in self._images.values())
+
+    def _describe(self) -> dict[str, Any]:
+        return {
+            "images": {name: str(file.path) for name, file in self._images.items()},
+            "labels": {name: str(file.path) for name, file in self._labels.items()},
+        }
 
 
 class NPZImagesDataset(ReadOnlyFileDataset):

@@ -11,9 +11,17 @@ import pytest
 from kedro.io import DatasetError
 from PIL import Image
 
-from tests.conftest import MNIST_IMAGES, MNIST_LABELS, typed_params
-from vae_pipeline.datasets import ShardedArrayDataset
+from tests.conftest import (
+    BINARIZED_MNIST_DIR,
+    MNIST_IMAGES,
+    MNIST_LABELS,
+    PROJECT_ROOT,
+    project_config,
+    typed_params,
+)
+from vae_pipeline.datasets import IDXSplitsDataset, ShardedArrayDataset
 from vae_pipeline.datasets.image_sources import write_idx
+from vae_pipeline.errors import InputDataError
 from vae_pipeline.pipelines.data_ingestion import create_pipeline
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
 
@@ -314,6 +322,89 @@ def test_fractions_below_one_subsample(make_catalog, run_pipeline):
     assert sum(outputs["ingestion_summary"]["counts"].values()) == pytest.approx(
         0.7 * 1797, abs=10
     )
+
+
+SPLIT_SIZES = {"train": 30, "validation": 10, "test": 5}
+
+
+def idx_splits_catalog(root: Path, *, labelled: set[str]) -> tuple[dict, dict]:
+    """Three IDX files of distinct images; labels for the splits in ``labelled``."""
+    images, labels, pixels = {}, {}, {}
+    for offset, (name, size) in enumerate(SPLIT_SIZES.items()):
+        pixels[name] = RNG.integers(0, 256, size=(size, 4, 4), dtype=np.uint8)
+        images[name] = str(write_idx(root / f"{name}-images.gz", pixels[name]))
+        if name in labelled:
+            values = (np.arange(size) + offset) % 3
+            labels[name] = str(
+                write_idx(root / f"{name}-labels.gz", values.astype("u1"))
+            )
+    entry = {"type": "vae_pipeline.datasets.IDXSplitsDataset", "images": images}
+    return {"raw_idx_splits": {**entry, "labels": labels}}, pixels
+
+
+def test_idx_splits_are_kept_as_given(make_catalog, run_pipeline, tmp_path):
+    overrides, pixels = idx_splits_catalog(tmp_path, labelled=set(SPLIT_SIZES))
+    outputs = {
+        seed: ingest(
+            make_catalog,
+            run_pipeline,
+            catalog_overrides=overrides,
+            source="idx_splits",
+            chunk_size=7,
+            split={"seed": seed, "train": 0.5, "validation": 0.25, "test": 0.25},
+        )
+        for seed in (1, 2)
+    }
+    for result in outputs.values():  # fractions and seed are not used
+        assert result["ingestion_summary"]["counts"] == SPLIT_SIZES
+        assert result["ingestion_summary"]["source"] == "idx_splits"
+        for name, expected in pixels.items():
+            split = result[f"{name}_split"]
+            np.testing.assert_array_equal(
+                split.images()[..., 0], expected.astype(np.float32) / 255
+            )
+            assert split.has_labels
+
+
+def test_idx_splits_labelled_in_part_are_refused_by_name(
+    make_catalog, run_pipeline, tmp_path
+):
+    overrides, _ = idx_splits_catalog(tmp_path, labelled={"train"})
+    with pytest.raises(InputDataError, match=r"validation-images\.gz.*the validation"):
+        ingest(
+            make_catalog,
+            run_pipeline,
+            catalog_overrides=overrides,
+            source="idx_splits",
+        )
+
+
+def test_idx_splits_dataset_names_a_missing_split():
+    with pytest.raises(DatasetError, match=r"images: .*missing \['test'\]"):
+        IDXSplitsDataset(images={"train": "a.gz", "validation": "b.gz"})
+
+
+@pytest.mark.skipif(
+    not BINARIZED_MNIST_DIR.is_dir(), reason=f"{BINARIZED_MNIST_DIR} is absent"
+)
+def test_binarized_mnist_environment_ingests_the_published_splits(
+    make_catalog, run_pipeline
+):
+    entry = project_config("catalog", env="binarized_mnist")["raw_idx_splits"]
+    entry["images"] = {
+        name: str(PROJECT_ROOT / path) for name, path in entry["images"].items()
+    }
+    outputs = ingest(
+        make_catalog,
+        run_pipeline,
+        catalog_overrides={"raw_idx_splits": entry},
+        **project_config("parameters", env="binarized_mnist")["data_ingestion"],
+    )
+    summary = outputs["ingestion_summary"]
+    assert summary["counts"] == {"train": 50_000, "validation": 10_000, "test": 10_000}
+    assert summary["labels"] is None
+    test = outputs["test_split"].images()
+    assert set(np.unique(test).tolist()) == {0.0, 1.0}  # as binarized, not again
 
 
 @pytest.mark.skipif(not MNIST_IMAGES.is_file(), reason="../shared/data/mnist is absent")

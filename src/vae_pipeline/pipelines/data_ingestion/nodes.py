@@ -19,10 +19,11 @@ import numpy as np
 from vae_pipeline.datasets import ShardedArrays
 from vae_pipeline.datasets.data_version import split_entry
 from vae_pipeline.datasets.image_sources import (
+    GivenSplitsSource,
     IDXFile,
-    IDXSource,
     ImageFolderSource,
     ImageSource,
+    idx_source,
 )
 from vae_pipeline.errors import InputDataError
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
@@ -46,6 +47,7 @@ class SourceProfile:
     label_names: list[str] | None
     raw_sha256: str
     skipped: list[str]
+    split_sizes: dict[str, int] | None = None  # a source that comes split
 
 
 @dataclass(frozen=True)
@@ -131,9 +133,11 @@ def scale_images(images: np.ndarray) -> np.ndarray:
 
 def select_source(
     params: IngestionParams,
+    *,
     digits: ImageSource,
     idx_images: IDXFile,
     idx_labels: IDXFile,
+    idx_splits: GivenSplitsSource,
     npz: ImageSource,
     image_folder: Mapping[str, Callable[[], Any]],
     keras: ImageSource,
@@ -145,6 +149,8 @@ def select_source(
         digits: The embedded scikit-learn digits.
         idx_images: IDX images file handle.
         idx_labels: IDX labels file handle (used when the file exists).
+        idx_splits: IDX files that come as train, validation and test splits,
+            kept as given.
         npz: NPZ archive source.
         image_folder: Lazy partitions of the image folder.
         keras: ``keras.datasets`` source.
@@ -153,10 +159,9 @@ def select_source(
         The selected source; nothing has been read from it yet.
     """
     if params.source == "idx":
-        labels = idx_labels if idx_labels.exists() else None
-        if labels is None:
-            logger.info("No IDX labels at %s: ingesting unlabelled", idx_labels.path)
-        return IDXSource(idx_images, labels)
+        return idx_source(idx_images, idx_labels)
+    if params.source == "idx_splits":
+        return idx_splits
     if params.source == "image_folder":
         folder = params.image_folder
         return ImageFolderSource(
@@ -258,6 +263,7 @@ def profile_source(source: ImageSource, params: IngestionParams) -> SourceProfil
         label_names=label_names,
         raw_sha256=digest.hexdigest(),
         skipped=skipped,
+        split_sizes=source.split_sizes,
     )
 
 
@@ -287,7 +293,8 @@ def split_dataset(
     """Assign each image to train, validation or test, reproducibly by seed.
 
     With labels (and ``split.stratify``), each class is split in the same
-    proportions.
+    proportions. A source that comes split (``idx_splits``) keeps its splits:
+    ``split``'s fractions and seed are not used.
 
     Args:
         profile: The validated source profile.
@@ -299,6 +306,16 @@ def split_dataset(
     Raises:
         InputDataError: When a split would be empty.
     """
+    if profile.split_sizes is not None:
+        logger.info(
+            "Splits as %s gives them (data_ingestion.split is not used)",
+            profile.kind,
+        )
+        bounds = np.cumsum([0, *(profile.split_sizes[name] for name in SPLITS)])
+        return {
+            name: np.arange(start, stop)
+            for name, start, stop in zip(SPLITS, bounds[:-1], bounds[1:], strict=True)
+        }
     split = params.split
     rng = np.random.default_rng(split.seed)
     if profile.labels is not None and split.stratify:

@@ -8,7 +8,7 @@ from pydantic import Field, PositiveInt, model_validator
 
 from vae_pipeline.params import StrictParams
 
-SourceName = Literal["digits", "idx", "npz", "image_folder", "keras"]
+SourceName = Literal["digits", "idx", "idx_splits", "npz", "image_folder", "keras"]
 _FRACTION_TOLERANCE = 1e-9
 
 

@@ -25,15 +25,16 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=select_source,
-                inputs=[
-                    "params:data_ingestion",
-                    "raw_digits",
-                    "raw_idx_images",
-                    "raw_idx_labels",
-                    "raw_npz",
-                    "raw_image_folder",
-                    "raw_keras",
-                ],
+                inputs={
+                    "params": "params:data_ingestion",
+                    "digits": "raw_digits",
+                    "idx_images": "raw_idx_images",
+                    "idx_labels": "raw_idx_labels",
+                    "idx_splits": "raw_idx_splits",
+                    "npz": "raw_npz",
+                    "image_folder": "raw_image_folder",
+                    "keras": "raw_keras",
+                },
                 outputs="raw_images",
                 name="select_source_node",
             ),
