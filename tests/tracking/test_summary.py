@@ -27,14 +27,26 @@ def version(number: int, **tags: str) -> ModelVersion:
 def test_metric_lines_put_the_kl_per_dimension_beside_active_units():
     elbo, units = metric_lines(METRICS)
     assert elbo == (
-        "test -ELBO 24.19 nats/image (reconstruction 20.82 + KL 3.37); "
-        "IWAE bound (K=100) 23.81"
+        "test NLL 23.81 nats/image (IWAE, K=100); -ELBO 24.19 (reconstruction "
+        "20.82 + KL 3.37)"
     )
     assert units == (
         "active units 4/3 (Var_x E(z|x) > 0.01); KL per dimension (nats): "
         "0.00 0.98 2.38"
     )
     assert metric_lines({}) == []
+
+
+def test_a_cross_entropy_is_not_called_a_likelihood():
+    metrics = dict(METRICS)
+    metrics["iwae_cross_entropy"] = metrics.pop("iwae_negative_log_likelihood")
+    elbo, _ = metric_lines(metrics)
+    assert elbo == (
+        "test -ELBO 24.19 (reconstruction 20.82 + KL 3.37) nats/image; IWAE bound "
+        "(K=100) 23.81: Bernoulli cross-entropies, not log-likelihoods (the pixels "
+        "are not binary)"
+    )
+    assert "NLL" not in elbo
 
 
 def hooks() -> RunSummaryHooks:

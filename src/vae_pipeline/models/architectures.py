@@ -14,7 +14,16 @@ from typing import Literal
 import keras
 from keras import layers
 
+from vae_pipeline.models.layers import GatedDense
+
 Architecture = Literal["dense", "conv"]
+
+
+def _hidden(units: int, *, activation: str, gated: bool, name: str) -> layers.Layer:
+    """A hidden dense layer: plain, or gated (:class:`GatedDense`)."""
+    if gated:
+        return GatedDense(units, activation=activation, name=name)
+    return layers.Dense(units, activation=activation, name=name)
 
 
 def downsampling_levels(height: int, width: int, max_levels: int) -> int:
@@ -42,6 +51,7 @@ def build_encoder(
     hidden_units: Sequence[int],
     conv_filters: Sequence[int],
     activation: str,
+    gated: bool,
 ) -> keras.Model:
     """Build the encoder: image -> (z_mean, z_log_var).
 
@@ -52,6 +62,8 @@ def build_encoder(
         hidden_units: Dense layer widths (for ``conv``, after the convolutions).
         conv_filters: Filters of each stride-2 convolution (``conv`` only).
         activation: Activation of the hidden layers.
+        gated: Hidden dense layers as :class:`GatedDense` (the activation then
+            applies to the gated values).
 
     Returns:
         A functional model named ``encoder`` with outputs ``z_mean``, ``z_log_var``.
@@ -71,7 +83,9 @@ def build_encoder(
             )(x)
     x = layers.Flatten(name="flatten")(x)
     for index, units in enumerate(hidden_units):
-        x = layers.Dense(units, activation=activation, name=f"hidden_{index}")(x)
+        x = _hidden(units, activation=activation, gated=gated, name=f"hidden_{index}")(
+            x
+        )
     z_mean = layers.Dense(latent_dim, name="z_mean")(x)
     z_log_var = layers.Dense(latent_dim, name="z_log_var")(x)
     return keras.Model(inputs, [z_mean, z_log_var], name="encoder")
@@ -85,6 +99,7 @@ def build_decoder(
     hidden_units: Sequence[int],
     conv_filters: Sequence[int],
     activation: str,
+    gated: bool,
 ) -> keras.Model:
     """Build the decoder: z -> parameters of p(x|z), the encoder mirrored.
 
@@ -96,6 +111,7 @@ def build_decoder(
             mirrored decoder).
         conv_filters: Convolution filters of the encoder; used in reverse order.
         activation: Activation of the hidden layers.
+        gated: Hidden dense layers as :class:`GatedDense`, as for the encoder.
 
     Returns:
         A functional model named ``decoder`` whose output (linear, one value per
@@ -105,7 +121,9 @@ def build_decoder(
     inputs = keras.Input(shape=(latent_dim,), name="z")
     x = inputs
     for index, units in enumerate(hidden_units):
-        x = layers.Dense(units, activation=activation, name=f"hidden_{index}")(x)
+        x = _hidden(units, activation=activation, gated=gated, name=f"hidden_{index}")(
+            x
+        )
     if architecture == "conv":
         levels = downsampling_levels(height, width, len(conv_filters))
         filters = list(conv_filters[:levels])

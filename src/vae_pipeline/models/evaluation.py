@@ -1,117 +1,17 @@
-"""Evaluation of a trained VAE: ELBO terms, importance-weighted likelihood, latents.
+"""Evaluation of a trained VAE: ELBO terms, active units, the top latent dimensions.
 
-All estimates are per image, in nats. The importance-weighted bound (IWAE, Burda et
-al. 2016) with K samples,
-
-    log p(x) >= log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x),   z_k ~ q(z|x),
-
-is the ELBO for K = 1 and tightens to log p(x) as K grows. It is computed in image
-batches and sample chunks with a running log-sum-exp, so memory stays bounded for
-any K.
+All estimates are per image, in nats, and come from the model's own methods
+(:meth:`VAE.elbo`, :meth:`VAE.log_likelihood`), so that the pipeline, the served
+model and the benchmarks report the same figures.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
-import keras
 import numpy as np
-from keras import ops
 
-from vae_pipeline.models.vae import VAE, kl_per_dimension
-
-LOG_2PI = math.log(2.0 * math.pi)
-
-Encoder = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-LogLikelihood = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
-
-def diagonal_gaussian_log_density(
-    z: np.ndarray, mean: np.ndarray, log_var: np.ndarray
-) -> np.ndarray:
-    """log N(z | mean, diag(exp(log_var))), summed over the last axis."""
-    return -0.5 * np.sum(
-        LOG_2PI + log_var + np.square(z - mean) * np.exp(-log_var), axis=-1
-    )
-
-
-def importance_weighted_log_likelihood(
-    images: np.ndarray,
-    *,
-    encode: Encoder,
-    log_likelihood: LogLikelihood,
-    num_samples: int,
-    batch_size: int = 100,
-    sample_chunk: int = 100,
-    seed: int = 0,
-) -> np.ndarray:
-    """IWAE estimate of log p(x) for each image.
-
-    Args:
-        images: Images, first axis the examples.
-        encode: ``images -> (mean, log_var)`` of q(z|x), each (n, latent_dim).
-        log_likelihood: ``(images, z) -> log p(x|z)``, both with n rows.
-        num_samples: K, the importance samples per image.
-        batch_size: Images per batch.
-        sample_chunk: Samples drawn at once per image (bounds memory with K).
-        seed: Seed of the samples.
-
-    Returns:
-        The estimate for each image, shape (N,).
-    """
-    seed_generator = keras.random.SeedGenerator(seed)
-    estimates = []
-    for start in range(0, len(images), batch_size):
-        x = images[start : start + batch_size]
-        mean, log_var = (np.asarray(a, dtype=np.float64) for a in encode(x))
-        n, latent_dim = mean.shape
-        running = np.full(n, -np.inf)
-        for drawn in range(0, num_samples, sample_chunk):
-            k = min(sample_chunk, num_samples - drawn)
-            noise = ops.convert_to_numpy(
-                keras.random.normal((k, n, latent_dim), seed=seed_generator)
-            ).astype(np.float64)
-            z = mean + np.exp(0.5 * log_var) * noise  # (k, n, d)
-            x_repeated = np.broadcast_to(x, (k, *x.shape)).reshape(-1, *x.shape[1:])
-            log_px_z = np.asarray(
-                log_likelihood(
-                    x_repeated, z.reshape(-1, latent_dim).astype(np.float32)
-                ),
-                dtype=np.float64,
-            ).reshape(k, n)
-            log_weights = (
-                log_px_z
-                + diagonal_gaussian_log_density(z, 0.0, np.zeros_like(log_var))
-                - diagonal_gaussian_log_density(z, mean, log_var)
-            )
-            running = np.logaddexp(running, _logsumexp(log_weights, axis=0))
-        estimates.append(running - math.log(num_samples))
-    return np.concatenate(estimates)
-
-
-def _logsumexp(values: np.ndarray, axis: int) -> np.ndarray:
-    peak = np.max(values, axis=axis, keepdims=True)
-    return np.squeeze(peak, axis) + np.log(np.sum(np.exp(values - peak), axis=axis))
-
-
-def vae_encoder(model: VAE, *, batch_size: int = 1000) -> Encoder:
-    """The VAE's q(z|x) as an :data:`Encoder`."""
-
-    def encode(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return model.encode(images, batch_size=batch_size)
-
-    return encode
-
-
-def vae_log_likelihood(model: VAE, *, batch_size: int = 1000) -> LogLikelihood:
-    """The VAE's log p(x|z) as a :data:`LogLikelihood`."""
-
-    def log_likelihood(images: np.ndarray, z: np.ndarray) -> np.ndarray:
-        return model.conditional_log_likelihood(images, z, batch_size=batch_size)
-
-    return log_likelihood
+from vae_pipeline.models.vae import VAE
 
 
 @dataclass(frozen=True)
@@ -121,11 +21,12 @@ class LatentSummary:
     z_mean: np.ndarray
     z_log_var: np.ndarray
     reconstruction_nll: np.ndarray
-    kl: np.ndarray  # per image and dimension
+    kl: np.ndarray  # KL(q(z|x) || p(z)) per image, under the model's prior
+    kl_per_dimension: np.ndarray  # per image and dimension, against N(0, 1)
 
     @property
     def negative_elbo(self) -> np.ndarray:
-        return self.reconstruction_nll + self.kl.sum(axis=1)
+        return self.reconstruction_nll + self.kl
 
 
 def summarize_latents(
@@ -136,22 +37,27 @@ def summarize_latents(
     seed: int = 0,
     batch_size: int = 1000,
 ) -> LatentSummary:
-    """Posterior parameters, KL per dimension and E_q[-log p(x|z)] per image.
+    """Posterior parameters, KL and E_q[-log p(x|z)] per image (:meth:`VAE.elbo`).
 
-    The reconstruction term is averaged over ``num_samples`` draws of z.
+    The reconstruction term (and, for a VampPrior, the KL) is averaged over
+    ``num_samples`` draws of z.
     """
-    mean, log_var = vae_encoder(model, batch_size=batch_size)(images)
-    log_likelihood = vae_log_likelihood(model, batch_size=batch_size)
-    seed_generator = keras.random.SeedGenerator(seed)
-    nll = np.zeros(len(images))
-    for _ in range(num_samples):
-        noise = ops.convert_to_numpy(
-            keras.random.normal(mean.shape, seed=seed_generator)
-        )
-        z = (mean + np.exp(0.5 * log_var) * noise).astype(np.float32)
-        nll -= log_likelihood(images, z)
-    kl = ops.convert_to_numpy(kl_per_dimension(mean, log_var))
-    return LatentSummary(mean, log_var, nll / num_samples, kl)
+    terms = model.elbo(
+        images, num_samples=num_samples, seed=seed, batch_size=batch_size
+    )
+    return LatentSummary(
+        terms["z_mean"],
+        terms["z_log_var"],
+        terms["reconstruction"],
+        terms["kl"],
+        terms["kl_per_dimension"],
+    )
+
+
+def binary_pixels(images: np.ndarray) -> bool:
+    """Whether every pixel is exactly 0 or 1: only then is a Bernoulli decoder's
+    figure a log-likelihood; on grey pixels it is a cross-entropy."""
+    return bool(np.all((images == 0) | (images == 1)))
 
 
 def active_units(z_mean: np.ndarray, *, threshold: float) -> tuple[int, np.ndarray]:

@@ -1,11 +1,22 @@
-"""The Variational Autoencoder model and its loss.
+"""The Variational Autoencoder model, its priors and its training objectives.
 
-Loss per image, in nats:
-``reconstruction_weight * -log p(x|z) + beta * sum_j KL(q(z_j|x) || N(0, 1))``,
-with the KL in closed form and z drawn once with the reparameterization trick.
-``beta = 1`` and ``reconstruction_weight = 1`` give the negative ELBO; ``beta > 1``
-the disentangling beta-VAE. A non-trainable ``kl_weight`` in [0, 1] multiplies the
-KL term for warm-up (see :class:`~vae_pipeline.models.callbacks.KLWarmup`).
+The prior p(z) is the standard normal N(0, I) or a VampPrior, the mixture
+``1/K sum_k q(z | u_k)`` of the encoder's posteriors at K learned pseudo-inputs
+(Tomczak & Welling 2018). With K samples z_k ~ q(z|x) (reparameterized) and the
+log importance weights ``log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x)``:
+
+- ``objective: elbo``: ``reconstruction_weight * -log p(x|z) + beta * KL(q || p)``
+  averaged over the K samples, the KL in closed form for the standard prior and
+  estimated from the samples for the VampPrior. ``beta = 1`` and
+  ``reconstruction_weight = 1`` give the negative ELBO; ``beta > 1`` the
+  disentangling beta-VAE.
+- ``objective: iwae``: the negative importance-weighted bound
+  ``-log 1/K sum_k w_k`` (Burda et al. 2016), with ``beta`` weighting
+  ``log p(z) - log q(z|x)`` inside each weight. K = 1 is the ELBO.
+
+A non-trainable ``kl_weight`` in [0, 1] multiplies the KL (or the prior-to-posterior
+ratio) for warm-up (see :class:`~vae_pipeline.models.callbacks.KLWarmup`). All
+losses are per image, in nats.
 """
 
 from __future__ import annotations
@@ -19,10 +30,16 @@ import numpy as np
 from keras import ops
 
 from vae_pipeline.models.architectures import Architecture, build_decoder, build_encoder
-from vae_pipeline.models.layers import Sampling
+from vae_pipeline.models.layers import PseudoInputs, Sampling
 
 Likelihood = Literal["bernoulli", "gaussian"]
+Prior = Literal["standard", "vamp"]
+Objective = Literal["elbo", "iwae"]
 INFERENCE_BATCH = 1000  # images per eager encoder or decoder call
+# Decoder rows (images x samples) per eager call of the importance-sampled
+# estimates: large enough that per-call overhead vanishes, small enough that the
+# logits of one call stay in the tens of MB.
+SAMPLE_ROWS = 20_000
 LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -89,14 +106,60 @@ def kl_per_dimension(z_mean: Any, z_log_var: Any) -> Any:
     return 0.5 * (ops.exp(z_log_var) + ops.square(z_mean) - 1.0 - z_log_var)
 
 
+def standard_normal_log_density(z: Any) -> Any:
+    """log N(z | 0, I), summed over the last axis."""
+    return -0.5 * ops.sum(ops.square(z) + LOG_2PI, axis=-1)
+
+
+def diagonal_gaussian_log_density(z: Any, mean: Any, log_var: Any) -> Any:
+    """log N(z | mean, diag(exp(log_var))), summed over the last axis."""
+    return -0.5 * ops.sum(
+        LOG_2PI + log_var + ops.square(z - mean) * ops.exp(-log_var), axis=-1
+    )
+
+
+def mixture_log_density(z: Any, means: Any, log_vars: Any) -> Any:
+    """log of the equal-weight mixture ``1/K sum_k N(z | means_k, exp(log_vars_k))``.
+
+    Args:
+        z: Points, shape (n, d).
+        means: Component means, shape (K, d).
+        log_vars: Component log-variances, shape (K, d).
+
+    Returns:
+        The log density of each point, shape (n,). The squared distances to every
+        component come from three matrix products, so memory is n x K, not
+        n x K x d.
+    """
+    inverse_var = ops.exp(-log_vars)
+    squared = (
+        ops.matmul(ops.square(z), ops.transpose(inverse_var))
+        - 2.0 * ops.matmul(z, ops.transpose(means * inverse_var))
+        + ops.sum(ops.square(means) * inverse_var, axis=-1)
+    )
+    dims = ops.cast(ops.shape(z)[-1], z.dtype)
+    component = -0.5 * (
+        dims * LOG_2PI + ops.sum(log_vars, axis=-1) + ops.maximum(squared, 0.0)
+    )
+    count = ops.cast(ops.shape(means)[0], z.dtype)
+    return ops.logsumexp(component, axis=-1) - ops.log(count)
+
+
 @keras.saving.register_keras_serializable(package="vae_pipeline")
 class VAE(keras.Model):
-    """Encoder, sampling layer and decoder, trained on the (beta-weighted) ELBO.
+    """Encoder, sampling layer, decoder and prior, trained on the ELBO or the IWAE
+    bound (see the module docstring).
 
-    Calling the model returns a dict: ``z_mean``, ``z_log_var``, ``decoded`` (the
-    decoder's output: logits or means) and ``reconstruction`` (the mean of
-    p(x|z), in pixel space). ``loss``, ``reconstruction`` and ``kl`` are reported as
-    metrics in training and validation.
+    Calling the model returns a dict: ``z_mean`` and ``z_log_var`` of q(z|x), ``z``
+    (``train_samples`` draws, shape (K, n, latent_dim)), ``decoded`` (the decoder's
+    output for each draw: logits or means, shape (K, n, *image_shape)) and
+    ``reconstruction`` (the mean of p(x|z) at the first draw). ``loss``,
+    ``reconstruction`` (-log p(x|z)) and ``kl`` are reported as metrics in training
+    and validation.
+
+    The pipeline, the served model and the benchmarks use the model through
+    :meth:`encode`, :meth:`decode`, :meth:`log_likelihood`, :meth:`elbo` and
+    :meth:`sample_prior`, which take and return NumPy arrays.
     """
 
     def __init__(
@@ -109,13 +172,25 @@ class VAE(keras.Model):
         likelihood: Likelihood,
         gaussian_sigma: float,
         learn_sigma: bool,
+        prior: Prior,
+        pseudo_inputs: int,
+        objective: Objective,
+        train_samples: int,
         seed: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if likelihood not in ("bernoulli", "gaussian"):
+        for name, value, allowed in (
+            ("likelihood", likelihood, ("bernoulli", "gaussian")),
+            ("prior", prior, ("standard", "vamp")),
+            ("objective", objective, ("elbo", "iwae")),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if train_samples < 1 or (prior == "vamp" and pseudo_inputs < 1):
             raise ValueError(
-                f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}"
+                "train_samples and (for a VampPrior) pseudo_inputs must be at least "
+                f"1, got {train_samples} and {pseudo_inputs}"
             )
         self.encoder = encoder
         self.decoder = decoder
@@ -124,8 +199,16 @@ class VAE(keras.Model):
         self.likelihood = likelihood
         self.gaussian_sigma = float(gaussian_sigma)
         self.learn_sigma = bool(learn_sigma)
+        self.prior = prior
+        self.pseudo_inputs = int(pseudo_inputs)
+        self.objective = objective
+        self.train_samples = int(train_samples)
         self.seed = seed
         self.sampling = Sampling(seed=seed, name="sampling")
+        if prior == "vamp":
+            self.vamp_pseudo_inputs = PseudoInputs(
+                pseudo_inputs, self.image_shape, name="pseudo_inputs"
+            )
         self.kl_weight = self.add_weight(
             shape=(), initializer="ones", trainable=False, name="kl_weight"
         )
@@ -146,6 +229,40 @@ class VAE(keras.Model):
     @property
     def image_shape(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.encoder.inputs[0].shape[1:])
+
+    # ------------------------------------------------------------ the prior
+
+    def prior_components(self, training: bool = False) -> tuple[Any, Any] | None:
+        """Means and log-variances of the VampPrior's components (None for N(0, I))."""
+        if self.prior == "standard":
+            return None
+        return self.encoder(self.vamp_pseudo_inputs.images(), training=training)
+
+    def prior_log_density(self, z: Any, components: tuple[Any, Any] | None) -> Any:
+        """log p(z) over the last axis of ``z`` (any leading shape).
+
+        Args:
+            z: Latent points, shape (..., latent_dim).
+            components: :meth:`prior_components` (computed once per batch).
+        """
+        if components is None:
+            return standard_normal_log_density(z)
+        flat = ops.reshape(z, (-1, self.latent_dim))
+        return ops.reshape(mixture_log_density(flat, *components), ops.shape(z)[:-1])
+
+    def sample_prior(self, count: int, *, seed: int = 0) -> np.ndarray:
+        """``count`` draws of z ~ p(z), as NumPy (float32, (count, latent_dim))."""
+        generator = keras.random.SeedGenerator(seed)
+        noise = keras.random.normal((count, self.latent_dim), seed=generator)
+        components = self.prior_components()
+        if components is None:
+            return ops.convert_to_numpy(noise)
+        means, log_vars = components
+        chosen = keras.random.randint((count,), 0, self.pseudo_inputs, seed=generator)
+        mean, log_var = ops.take(means, chosen, axis=0), ops.take(log_vars, chosen, 0)
+        return ops.convert_to_numpy(mean + ops.exp(0.5 * log_var) * noise)
+
+    # -------------------------------------------------- the model as NumPy
 
     def encode(
         self, images: Any, *, batch_size: int = INFERENCE_BATCH
@@ -169,37 +286,158 @@ class VAE(keras.Model):
 
     def decode(self, z: Any, *, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """The mean of p(x|z) (pixel space) for each latent point, as NumPy."""
-        return self._decode_batches(
-            lambda decoded, _: self.pixel_mean(decoded), z, None, batch_size
-        )
+        outputs = []
+        for start in range(0, len(z), batch_size):
+            batch = ops.convert_to_tensor(z[start : start + batch_size], "float32")
+            decoded = self.decoder(batch, training=False)
+            outputs.append(ops.convert_to_numpy(self.pixel_mean(decoded)))
+        if not outputs:
+            return np.zeros((0, *self.image_shape), np.float32)
+        return np.concatenate(outputs)
 
     def conditional_log_likelihood(
         self, images: Any, z: Any, *, batch_size: int = INFERENCE_BATCH
     ) -> np.ndarray:
         """log p(x|z) in nats for each image and its latent point, as NumPy."""
-        return self._decode_batches(
-            lambda decoded, x: -self.reconstruction_nll(x, decoded),
-            z,
-            images,
-            batch_size,
-        )
-
-    def _decode_batches(
-        self, reduce: Any, z: Any, images: Any, batch_size: int
-    ) -> np.ndarray:
         outputs = []
         for start in range(0, len(z), batch_size):
             stop = start + batch_size
+            x = ops.convert_to_tensor(images[start:stop], "float32")
             decoded = self.decoder(
                 ops.convert_to_tensor(z[start:stop], "float32"), training=False
             )
-            x = (
-                None
-                if images is None
-                else ops.convert_to_tensor(images[start:stop], "float32")
+            outputs.append(ops.convert_to_numpy(-self.reconstruction_nll(x, decoded)))
+        return np.concatenate(outputs) if outputs else np.zeros(0, np.float32)
+
+    def _sample_chunks(
+        self, images: Any, num_samples: int, seed: int, batch_size: int
+    ) -> Any:
+        """For each batch of images, chunks of samples z ~ q(z|x) with their
+        log p(x|z), log p(z) and log q(z|x), each (k, n) NumPy float64, and the
+        batch's posterior; decoder calls of at most :data:`SAMPLE_ROWS` rows."""
+        generator = keras.random.SeedGenerator(seed)
+        components = self.prior_components()
+        for start in range(0, len(images), batch_size):
+            x = ops.convert_to_tensor(images[start : start + batch_size], "float32")
+            mean, log_var = self.encoder(x, training=False)
+            n = int(x.shape[0])
+            chunk = max(1, min(num_samples, SAMPLE_ROWS // max(n, 1)))
+            parts = []
+            for drawn in range(0, num_samples, chunk):
+                k = min(chunk, num_samples - drawn)
+                noise = keras.random.normal((k, n, self.latent_dim), seed=generator)
+                z = mean + ops.exp(0.5 * log_var) * noise
+                decoded = self.decoder(
+                    ops.reshape(z, (k * n, self.latent_dim)), training=False
+                )
+                repeated = ops.reshape(
+                    ops.broadcast_to(x, (k, *x.shape)), (k * n, *x.shape[1:])
+                )
+                log_px_z = ops.reshape(
+                    -self.reconstruction_nll(repeated, decoded), (k, n)
+                )
+                log_qz = -0.5 * ops.sum(LOG_2PI + log_var + ops.square(noise), axis=-1)
+                parts.append(
+                    tuple(
+                        ops.convert_to_numpy(value).astype(np.float64)
+                        for value in (
+                            log_px_z,
+                            self.prior_log_density(z, components),
+                            log_qz,
+                        )
+                    )
+                )
+            yield (mean, log_var), parts
+
+    def log_likelihood(
+        self,
+        images: Any,
+        *,
+        num_samples: int,
+        seed: int = 0,
+        batch_size: int = 100,
+    ) -> np.ndarray:
+        """Importance-sampled estimate of log p(x) in nats for each image.
+
+        The IWAE bound ``log 1/K sum_k p(x|z_k) p(z_k) / q(z_k|x)``, z_k ~ q(z|x),
+        which is the ELBO for K = 1 and tightens to log p(x) as K grows (Burda et
+        al. 2016); computed with a running log-sum-exp, so memory is bounded for
+        any K.
+
+        Args:
+            images: Images, first axis the examples, pixels in [0, 1].
+            num_samples: K, the importance samples per image.
+            seed: Seed of the samples.
+            batch_size: Images encoded at once.
+
+        Returns:
+            The estimate for each image, shape (N,), float64.
+        """
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be at least 1, got {num_samples}")
+        estimates = []
+        for _, parts in self._sample_chunks(images, num_samples, seed, batch_size):
+            running = None
+            for log_px_z, log_pz, log_qz in parts:
+                chunk = _logsumexp(log_px_z + log_pz - log_qz, axis=0)
+                running = chunk if running is None else np.logaddexp(running, chunk)
+            estimates.append(running - math.log(num_samples))
+        return np.concatenate(estimates) if estimates else np.zeros(0)
+
+    def elbo(
+        self,
+        images: Any,
+        *,
+        num_samples: int = 1,
+        seed: int = 0,
+        batch_size: int = INFERENCE_BATCH,
+    ) -> dict[str, np.ndarray]:
+        """The ELBO's terms for each image, in nats.
+
+        Args:
+            images: Images, first axis the examples.
+            num_samples: Draws of z per image for the expectations.
+            seed: Seed of the draws.
+            batch_size: Images encoded at once.
+
+        Returns:
+            ``z_mean`` and ``z_log_var`` of q(z|x); ``reconstruction``, the mean
+            of -log p(x|z) over the draws; ``kl``, KL(q(z|x) || p(z)) (closed form
+            for the standard prior, the mean of log q - log p over the same draws
+            for the VampPrior); ``kl_per_dimension``, each dimension's closed-form
+            KL against N(0, 1) (for the standard prior, the split of ``kl``).
+        """
+        outputs: dict[str, list[np.ndarray]] = {
+            key: []
+            for key in (
+                "z_mean",
+                "z_log_var",
+                "reconstruction",
+                "kl",
+                "kl_per_dimension",
             )
-            outputs.append(ops.convert_to_numpy(reduce(decoded, x)))
-        return np.concatenate(outputs)
+        }
+        for (mean, log_var), parts in self._sample_chunks(
+            images, num_samples, seed, batch_size
+        ):
+            log_px_z, log_pz, log_qz = (
+                np.concatenate(values) for values in zip(*parts, strict=True)
+            )
+            per_dimension = ops.convert_to_numpy(kl_per_dimension(mean, log_var))
+            outputs["z_mean"].append(ops.convert_to_numpy(mean))
+            outputs["z_log_var"].append(ops.convert_to_numpy(log_var))
+            outputs["reconstruction"].append(-log_px_z.mean(axis=0))
+            outputs["kl"].append(
+                per_dimension.sum(axis=1, dtype=np.float64)
+                if self.prior == "standard"
+                else (log_qz - log_pz).mean(axis=0)
+            )
+            outputs["kl_per_dimension"].append(per_dimension)
+        if not outputs["z_mean"]:
+            raise ValueError("elbo() needs at least one image")
+        return {key: np.concatenate(values) for key, values in outputs.items()}
+
+    # ---------------------------------------------------- training (Keras)
 
     def pixel_mean(self, decoded: Any) -> Any:
         """Mean of p(x|z) from the decoder's output."""
@@ -207,13 +445,19 @@ class VAE(keras.Model):
 
     def call(self, inputs: Any, training: bool | None = None) -> dict[str, Any]:
         z_mean, z_log_var = self.encoder(inputs, training=training)
-        z = self.sampling((z_mean, z_log_var))
-        decoded = self.decoder(z, training=training)
+        samples = self.train_samples
+        shape = (samples, *ops.shape(z_mean))
+        z = self.sampling(
+            (ops.broadcast_to(z_mean, shape), ops.broadcast_to(z_log_var, shape))
+        )
+        decoded = self.decoder(ops.reshape(z, (-1, self.latent_dim)), training=training)
+        decoded = ops.reshape(decoded, (samples, -1, *self.image_shape))
         return {
             "z_mean": z_mean,
             "z_log_var": z_log_var,
+            "z": z,
             "decoded": decoded,
-            "reconstruction": self.pixel_mean(decoded),
+            "reconstruction": self.pixel_mean(decoded[0]),
         }
 
     def reconstruction_nll(self, x: Any, decoded: Any) -> Any:
@@ -230,17 +474,39 @@ class VAE(keras.Model):
         sample_weight: Any = None,
         training: bool = True,
     ) -> Any:
-        reconstruction = self.reconstruction_nll(x, y_pred["decoded"])
-        kl = ops.sum(kl_per_dimension(y_pred["z_mean"], y_pred["z_log_var"]), axis=-1)
+        z_mean, z_log_var, z = y_pred["z_mean"], y_pred["z_log_var"], y_pred["z"]
+        decoded = y_pred["decoded"]
+        samples = ops.shape(z)[0]
+        repeated = ops.broadcast_to(x, (samples, *ops.shape(x)))
+        log_px_z = -ops.reshape(
+            self.reconstruction_nll(
+                ops.reshape(repeated, (-1, *self.image_shape)),
+                ops.reshape(decoded, (-1, *self.image_shape)),
+            ),
+            (samples, -1),
+        )  # (K, n)
+        reconstruction = -ops.mean(log_px_z, axis=0)
+        kl_weight = self.beta * self.kl_weight
+        if self.prior == "standard" and self.objective == "elbo":
+            kl = ops.sum(kl_per_dimension(z_mean, z_log_var), axis=-1)
+        else:
+            log_ratio = self.prior_log_density(
+                z, self.prior_components(training=training)
+            ) - diagonal_gaussian_log_density(z, z_mean, z_log_var)  # log p - log q
+            kl = -ops.mean(log_ratio, axis=0)
+        if self.objective == "iwae":
+            log_weights = self.reconstruction_weight * log_px_z + kl_weight * log_ratio
+            per_example = -(
+                ops.logsumexp(log_weights, axis=0)
+                - ops.log(ops.cast(samples, log_weights.dtype))
+            )
+        else:
+            per_example = self.reconstruction_weight * reconstruction + kl_weight * kl
         # Per-example values: the metrics are means over images, like Keras's loss
         # tracker, whatever the batch sizes.
         self.reconstruction_tracker.update_state(reconstruction)
         self.kl_tracker.update_state(kl)
-        loss = _mean_over_examples(
-            self.reconstruction_weight * reconstruction
-            + self.beta * self.kl_weight * kl
-        )
-        return _scale_for_replicas(loss)
+        return _scale_for_replicas(_mean_over_examples(per_example))
 
     def get_metrics_result(self) -> dict[str, Any]:
         """The metrics, each with a batch axis of one inside a multi-worker step.
@@ -266,6 +532,10 @@ class VAE(keras.Model):
             "likelihood": self.likelihood,
             "gaussian_sigma": self.gaussian_sigma,
             "learn_sigma": self.learn_sigma,
+            "prior": self.prior,
+            "pseudo_inputs": self.pseudo_inputs,
+            "objective": self.objective,
+            "train_samples": self.train_samples,
             "seed": self.seed,
         }
 
@@ -274,7 +544,24 @@ class VAE(keras.Model):
         config = dict(config)
         encoder = keras.saving.deserialize_keras_object(config.pop("encoder"))
         decoder = keras.saving.deserialize_keras_object(config.pop("decoder"))
+        # Models saved before priors and objectives were options were all trained
+        # this way: a registered version from then loads as what it is.
+        for key, value in _BEFORE_PRIORS.items():
+            config.setdefault(key, value)
         return cls(encoder, decoder, **config)
+
+
+_BEFORE_PRIORS = {
+    "prior": "standard",
+    "pseudo_inputs": 0,
+    "objective": "elbo",
+    "train_samples": 1,
+}
+
+
+def _logsumexp(values: np.ndarray, axis: int) -> np.ndarray:
+    peak = np.max(values, axis=axis, keepdims=True)
+    return np.squeeze(peak, axis) + np.log(np.sum(np.exp(values - peak), axis=axis))
 
 
 def build_vae(
@@ -286,11 +573,16 @@ def build_vae(
     decoder_units: Sequence[int] | None,
     conv_filters: Sequence[int],
     activation: str,
+    gated: bool,
     beta: float,
     reconstruction_weight: float,
     likelihood: Likelihood,
     gaussian_sigma: float,
     learn_sigma: bool,
+    prior: Prior,
+    pseudo_inputs: int,
+    objective: Objective,
+    train_samples: int,
     seed: int | None = None,
 ) -> VAE:
     """Build a VAE for images of ``image_shape`` (height, width, channels).
@@ -307,6 +599,7 @@ def build_vae(
         "architecture": architecture,
         "conv_filters": tuple(conv_filters),
         "activation": activation,
+        "gated": gated,
     }
     if decoder_units is None:
         decoder_units = tuple(reversed(hidden_units))
@@ -322,6 +615,10 @@ def build_vae(
         likelihood=likelihood,
         gaussian_sigma=gaussian_sigma,
         learn_sigma=learn_sigma,
+        prior=prior,
+        pseudo_inputs=pseudo_inputs,
+        objective=objective,
+        train_samples=train_samples,
         seed=seed,
         name="vae",
     )

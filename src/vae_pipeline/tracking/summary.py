@@ -33,12 +33,20 @@ SPLITS = ("train_split", "validation_split", "test_split")
 def metric_lines(metrics: dict[str, Any]) -> list[str]:
     """The evaluation metrics that matter, as short labelled lines."""
     lines = []
-    if "negative_elbo" in metrics:
+    elbo = (
+        f"-ELBO {metrics.get('negative_elbo', 0):.2f} (reconstruction "
+        f"{metrics.get('reconstruction', 0):.2f} + KL {metrics.get('kl', 0):.2f})"
+    )
+    if "iwae_negative_log_likelihood" in metrics:
         lines.append(
-            f"test -ELBO {metrics['negative_elbo']:.2f} nats/image "
-            f"(reconstruction {metrics['reconstruction']:.2f} + KL "
-            f"{metrics['kl']:.2f}); IWAE bound (K={metrics['iwae_samples']}) "
-            f"{metrics['iwae_negative_log_likelihood']:.2f}"
+            f"test NLL {metrics['iwae_negative_log_likelihood']:.2f} nats/image "
+            f"(IWAE, K={metrics['iwae_samples']}); {elbo}"
+        )
+    elif "iwae_cross_entropy" in metrics:
+        lines.append(
+            f"test {elbo} nats/image; IWAE bound (K={metrics['iwae_samples']}) "
+            f"{metrics['iwae_cross_entropy']:.2f}: Bernoulli cross-entropies, not "
+            "log-likelihoods (the pixels are not binary)"
         )
     if "active_units" in metrics:
         kl = " ".join(f"{value:.2f}" for value in metrics["kl_per_dimension"])

@@ -12,7 +12,6 @@ class EvaluationParams(StrictParams):
 
     iwae_samples: PositiveInt
     iwae_batch_size: PositiveInt
-    iwae_sample_chunk: PositiveInt
     elbo_samples: PositiveInt
     active_unit_threshold: PositiveFloat
     knn_neighbors: PositiveInt

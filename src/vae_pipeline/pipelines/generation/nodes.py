@@ -5,7 +5,6 @@ from __future__ import annotations
 from statistics import NormalDist
 from typing import Any
 
-import keras
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -31,7 +30,7 @@ def rank_latent_dimensions(vae_model: VAE, test_split: ShardedArrays) -> dict[st
         ``kl_per_dimension`` and ``dimensions`` (highest KL first).
     """
     summary = summarize_latents(vae_model, test_split.images())
-    kl = summary.kl.mean(axis=0)
+    kl = summary.kl_per_dimension.mean(axis=0)
     return {
         "kl_per_dimension": kl.tolist(),
         "dimensions": list(top_kl_dimensions(kl, len(kl))),
@@ -41,7 +40,7 @@ def rank_latent_dimensions(vae_model: VAE, test_split: ShardedArrays) -> dict[st
 def generate_prior_samples(
     vae_model: VAE, params: GenerationParams
 ) -> tuple[np.ndarray, Figure]:
-    """Decode z ~ N(0, I) into images.
+    """Decode draws from the model's prior (N(0, I) or its VampPrior) into images.
 
     Args:
         vae_model: Trained VAE.
@@ -51,13 +50,13 @@ def generate_prior_samples(
         The generated images (mean of p(x|z)) and a grid figure of them.
     """
     count = params.prior_grid**2
-    z = keras.random.normal((count, vae_model.latent_dim), seed=params.seed)
-    images = vae_model.decode(keras.ops.convert_to_numpy(z))
+    images = vae_model.decode(vae_model.sample_prior(count, seed=params.seed))
+    prior = "N(0, I)" if vae_model.prior == "standard" else "the VampPrior"
     figure = plotting.image_grid(
         images,
         rows=params.prior_grid,
         cols=params.prior_grid,
-        title=f"{count} images decoded from z ~ N(0, I)",
+        title=f"{count} images decoded from z ~ {prior}",
     )
     return images, figure
 

@@ -10,7 +10,6 @@ from matplotlib.figure import Figure
 from vae_pipeline import plotting
 from vae_pipeline.datasets import ShardedArrays
 from vae_pipeline.models import VAE
-from vae_pipeline.models.evaluation import vae_encoder
 from vae_pipeline.params import with_overrides
 from vae_pipeline.pipelines.training.params import TrainingParams
 
@@ -41,7 +40,7 @@ def encode_test_split(vae_model: VAE, test_split: ShardedArrays) -> np.ndarray:
     Returns:
         Array (N, latent_dim).
     """
-    return vae_encoder(vae_model)(test_split.images())[0]
+    return vae_model.encode(test_split.images())[0]
 
 
 def compare_latent_spaces(

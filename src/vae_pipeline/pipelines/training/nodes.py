@@ -14,8 +14,12 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-# Keras itself reads op determinism from here; TensorFlow exports no getter.
-from tensorflow.python.framework.config import is_op_determinism_enabled
+# Keras itself reads op determinism from here; TensorFlow exports no getter, and
+# no way to turn it off again but this one.
+from tensorflow.python.framework.config import (
+    disable_op_determinism,
+    is_op_determinism_enabled,
+)
 
 from vae_pipeline.cluster import task_role
 from vae_pipeline.console import is_terminal
@@ -79,42 +83,74 @@ def distribution_strategy(name: str) -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def xla_in_effect(params: TrainingParams) -> bool:
+def xla_in_effect(params: TrainingParams, strategy: tf.distribute.Strategy) -> bool:
     """Whether training compiles with XLA, logged on one line with the reason.
 
-    Keras on TensorFlow turns XLA off while op determinism is enabled (not every
-    XLA kernel is deterministic), with a warning at each compile; asking for XLA
-    only where it applies keeps the saved model from asking for it too.
+    ``jit_compile: auto`` is Keras's own choice: XLA where there is an accelerator,
+    not on a CPU-only machine (where TensorFlow's own kernels are faster for these
+    models) nor under a tf.distribute strategy. Keras turns XLA off while op
+    determinism is on (not every XLA kernel is deterministic); asking for XLA only
+    where it applies keeps Keras from warning at every compile.
 
     Args:
         params: Training parameters (``jit_compile``, ``deterministic``).
+        strategy: The distribution strategy training runs under.
 
     Returns:
         The ``jit_compile`` to compile with.
     """
-    determinism = is_op_determinism_enabled()
-    if (
-        params.jit_compile
-        and params.strategy == "multi_worker_mirrored"
-        and not (tf.config.list_logical_devices("GPU"))
-    ):
-        logger.info(
-            "XLA off: TensorFlow has no XLA collectives on CPU, which "
-            "multi_worker_mirrored needs"
+    determinism = "on" if is_op_determinism_enabled() else "off"
+    gpus = tf.config.list_logical_devices("GPU")
+    wanted = params.jit_compile
+    if wanted == "auto":
+        distributed = strategy.num_replicas_in_sync > 1 or params.strategy != "default"
+        wanted, reason = bool(gpus) and not distributed, "training.jit_compile auto"
+        reason += ": " + (
+            "no GPU" if not gpus else "distributed" if distributed else "GPU"
         )
-        return False
-    if params.jit_compile and determinism:
-        logger.info(
-            "XLA off: op determinism is on (training.deterministic), which "
-            "TensorFlow does not combine with XLA"
-        )
-        return False
+    else:
+        reason = "training.jit_compile"
+    if wanted and params.strategy == "multi_worker_mirrored" and not gpus:
+        wanted, reason = False, "TensorFlow has no XLA collectives on CPU"
+    if wanted and determinism == "on":
+        wanted, reason = False, "op determinism (training.deterministic) excludes it"
     logger.info(
-        "XLA %s, op determinism %s",
-        "on" if params.jit_compile else "off (training.jit_compile)",
-        "on" if determinism else "off",
+        "XLA %s (%s), op determinism %s, %s",
+        "on" if wanted else "off",
+        reason,
+        determinism,
+        (
+            f"{params.steps_per_execution} steps per execution"
+            if params.strategy == "default"
+            else "1 step per execution (Keras's multi-step loop fails under a "
+            "tf.distribute strategy: keras-team/keras#19246)"
+        ),
     )
-    return params.jit_compile
+    return wanted
+
+
+def steps_per_execution(params: TrainingParams) -> int:
+    """``training.steps_per_execution``, or 1 under a tf.distribute strategy, where
+    Keras 3.15's multi-step loop fails (keras-team/keras#19246, open)."""
+    return params.steps_per_execution if params.strategy == "default" else 1
+
+
+def learning_rate(
+    params: TrainingParams, steps_per_epoch: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The optimizer's learning rate: a constant, or Keras's cosine decay from
+    ``learning_rate`` to ``final_learning_rate`` over ``epochs`` epochs.
+
+    The schedule follows the optimizer's step count, which checkpoints keep, so
+    a resumed run continues on the same curve.
+    """
+    if params.learning_rate_schedule == "constant":
+        return params.learning_rate
+    return keras.optimizers.schedules.CosineDecay(
+        params.learning_rate,
+        decay_steps=params.epochs * steps_per_epoch,
+        alpha=params.final_learning_rate / params.learning_rate,
+    )
 
 
 def even_first_batch(batch_size: int, num_examples: int, replicas: int) -> int:
@@ -224,6 +260,8 @@ def train_vae(
     keras.utils.set_random_seed(params.seed)
     if params.deterministic:
         tf.config.experimental.enable_op_determinism()
+    else:  # process-wide: an earlier training in this process may have set it
+        disable_op_determinism()
     strategy = distribution_strategy(params.strategy)
     run_dir = Path(params.checkpoint_dir) / run_fingerprint(
         params, train_split, validation_split
@@ -297,7 +335,7 @@ def _train(  # noqa: PLR0913
     is_chief: bool,
 ) -> tuple[VAE, dict[str, list[float]]]:
     """:func:`train_vae`'s work, under the lock of its checkpoint folder."""
-    jit_compile = xla_in_effect(params)
+    jit_compile = xla_in_effect(params, strategy)
     if backup_dir.exists():
         logger.info("Resuming training from the checkpoint in %s", backup_dir.parent)
     cache_limit = params.cache_in_memory_mb * 2**20
@@ -323,6 +361,7 @@ def _train(  # noqa: PLR0913
     if math.ceil(len(train_split) / train_batch) < params.min_steps_per_epoch:
         train_data = train_data.repeat()
         steps_per_epoch = params.min_steps_per_epoch
+    steps = steps_per_epoch or math.ceil(len(train_split) / train_batch)
     with strategy.scope():
         model = build_vae(
             train_split.image_shape, seed=params.seed, **params.model.model_dump()
@@ -330,8 +369,9 @@ def _train(  # noqa: PLR0913
         if initial_model is not None:
             _copy_weights(initial_model, model)
         model.compile(
-            optimizer=keras.optimizers.Adam(params.learning_rate),
+            optimizer=keras.optimizers.Adam(learning_rate(params, steps)),
             jit_compile=jit_compile,
+            steps_per_execution=steps_per_execution(params),
         )
     callbacks = [
         KLWarmup(params.kl_warmup_epochs),
