@@ -71,11 +71,6 @@ def iwae_throughput(workdir: Path) -> list[tuple[int, float, float]]:
 
     import training_benchmark
     from vae_pipeline.datasets import ShardedArrayDataset
-    from vae_pipeline.models.evaluation import (
-        importance_weighted_log_likelihood,
-        vae_encoder,
-        vae_log_likelihood,
-    )
     from vae_pipeline.pipelines.training.nodes import train_vae
     from vae_pipeline.pipelines.training.params import TrainingParams
 
@@ -94,14 +89,7 @@ def iwae_throughput(workdir: Path) -> list[tuple[int, float, float]]:
     rows = []
     for k in (1, 100, 1000):
         start = time.perf_counter()
-        estimate = importance_weighted_log_likelihood(
-            held_out,
-            encode=vae_encoder(model),
-            log_likelihood=vae_log_likelihood(model),
-            num_samples=k,
-            batch_size=100,
-            sample_chunk=100,
-        )
+        estimate = model.log_likelihood(held_out, num_samples=k, batch_size=100)
         seconds = time.perf_counter() - start
         rows.append((k, len(held_out) * k / seconds, float(-estimate.mean())))
     return rows
@@ -121,10 +109,13 @@ def main() -> int:
         if not mnist_available():
             print("IWAE throughput: skipped, ../shared/data/mnist is absent")
             return 0
-        print("IWAE on 2,000 held-out MNIST images, default model (latent 8):")
-        print(f"{'K':>6} {'decoder evals/s':>16} {'-log p(x) (nats)':>17}")
+        print(
+            "IWAE on 2,000 held-out MNIST images, default model (latent 8); on "
+            "grey pixels a Bernoulli cross-entropy, not a log-likelihood:"
+        )
+        print(f"{'K':>6} {'decoder evals/s':>16} {'IWAE cross-entropy':>19}")
         for k, speed, nll in iwae_throughput(Path(tmp)):
-            print(f"{k:>6} {speed:>16.0f} {nll:>17.2f}")
+            print(f"{k:>6} {speed:>16.0f} {nll:>19.2f}")
     return 0
 
 

@@ -327,13 +327,24 @@ def write_idx(
 
 
 class IDXSource(ImageSource):
-    """MNIST-format images (magic 2051) with optional labels (magic 2049)."""
+    """MNIST-format images (magic 2051) with optional labels (magic 2049).
+
+    With ``labels_optional``, a labels file that does not exist when the source
+    is read makes it unlabelled (said in the log) instead of an error.
+    """
 
     kind = "idx"
 
-    def __init__(self, images: IDXFile, labels: IDXFile | None = None) -> None:
+    def __init__(
+        self,
+        images: IDXFile,
+        labels: IDXFile | None = None,
+        *,
+        labels_optional: bool = False,
+    ) -> None:
         self._images = images
         self._labels = labels
+        self._labels_optional = labels_optional
 
     @property
     def description(self) -> str:
@@ -345,6 +356,13 @@ class IDXSource(ImageSource):
         image_header = self._images.read_header(IDX_IMAGES_MAGIC)
         if image_header.dims[0] == 0:
             raise InputDataError(f"{self._images.path}: IDX file holds no images")
+        if (
+            self._labels_optional
+            and self._labels is not None
+            and not self._labels.exists()
+        ):
+            logger.info("No IDX labels at %s: ingesting unlabelled", self._labels.path)
+            self._labels = None
         label_chunks: Iterator[np.ndarray] | None = None
         if self._labels is not None:
             label_header = self._labels.read_header(IDX_LABELS_MAGIC)
@@ -360,14 +378,6 @@ class IDXSource(ImageSource):
         if label_chunks is not None:
             for _ in label_chunks:  # drains the stream so its size is checked
                 pass
-
-
-def idx_source(images: IDXFile, labels: IDXFile | None) -> IDXSource:
-    """IDX images, labelled when ``labels`` is given and the file exists."""
-    if labels is not None and not labels.exists():
-        logger.info("No IDX labels at %s: ingesting unlabelled", labels.path)
-        labels = None
-    return IDXSource(images, labels)
 
 
 class GivenSplitsSource(ImageSource):

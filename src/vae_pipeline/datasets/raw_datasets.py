@@ -17,11 +17,11 @@ from vae_pipeline.datasets.image_sources import (
     ArraySource,
     GivenSplitsSource,
     IDXFile,
+    IDXSource,
     KerasDatasetName,
     KerasDatasetSource,
     KerasSplit,
     NPZSource,
-    idx_source,
 )
 from vae_pipeline.datasets.storage import StoredFile
 
@@ -119,9 +119,13 @@ class IDXSplitsDataset(_ReadOnlyDataset):
         self.metadata = metadata
 
     def load(self) -> GivenSplitsSource:
+        # Whether a labels file exists is checked when the source is read: every
+        # raw dataset is loaded on every run, and only the selected one is read.
         return GivenSplitsSource(
             {
-                name: idx_source(self._images[name], self._labels.get(name))
+                name: IDXSource(
+                    self._images[name], self._labels.get(name), labels_optional=True
+                )
                 for name in self.SPLITS
             },
             kind="idx_splits",

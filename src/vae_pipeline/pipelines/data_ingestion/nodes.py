@@ -21,9 +21,9 @@ from vae_pipeline.datasets.data_version import split_entry
 from vae_pipeline.datasets.image_sources import (
     GivenSplitsSource,
     IDXFile,
+    IDXSource,
     ImageFolderSource,
     ImageSource,
-    idx_source,
 )
 from vae_pipeline.errors import InputDataError
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
@@ -159,7 +159,7 @@ def select_source(
         The selected source; nothing has been read from it yet.
     """
     if params.source == "idx":
-        return idx_source(idx_images, idx_labels)
+        return IDXSource(idx_images, idx_labels, labels_optional=True)
     if params.source == "idx_splits":
         return idx_splits
     if params.source == "image_folder":
