@@ -13,25 +13,17 @@ becomes champion only when its held-out negative ELBO beats the champion's by
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
 
 from vae_pipeline.datasets import ShardedArrays
 from vae_pipeline.datasets.data_version import split_entry
-from vae_pipeline.datasets.image_sources import (
-    IDXFile,
-    IDXSource,
-    ImageChunk,
-    ImageFolderSource,
-    ImageSource,
-    NPZSource,
-)
+from vae_pipeline.datasets.file_sources import file_sources
+from vae_pipeline.datasets.image_sources import ImageSource
 from vae_pipeline.datasets.incoming import IncomingFile, batch_of, is_hidden
 from vae_pipeline.datasets.sharded_array_dataset import label_names_of
 from vae_pipeline.errors import InputDataError, NothingToRetrain
@@ -53,87 +45,6 @@ from vae_pipeline.tracking.champion import Champion
 logger = logging.getLogger(__name__)
 
 INCOMING = "data/01_raw/incoming"
-_IDX_IMAGES = re.compile(r"images-idx3-ubyte(\.gz)?$")
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-
-
-class _NumericLabels(ImageSource):
-    """An image folder's class indices turned back into its numeric folder names."""
-
-    def __init__(self, source: ImageFolderSource, batch: str) -> None:
-        self._source = source
-        self.kind = source.kind
-        names = source.label_names or []
-        if not all(name.isdigit() for name in names):
-            raise InputDataError(
-                f"{INCOMING}/{batch}: class folders must be numeric labels "
-                f"(0, 1, ...) to merge with the training data, got {names}"
-            )
-        self._labels = np.array([int(name) for name in names], dtype=np.int64)
-
-    @property
-    def description(self) -> str:
-        return self._source.description
-
-    @property
-    def label_names(self) -> list[str] | None:
-        return None
-
-    @property
-    def skipped(self) -> list[str]:
-        return self._source.skipped
-
-    def iter_chunks(self, chunk_size: int) -> Iterator[ImageChunk]:
-        for chunk in self._source.iter_chunks(chunk_size):
-            labels = None if chunk.labels is None else self._labels[chunk.labels]
-            yield ImageChunk(chunk.images, labels)
-
-
-def _batch_sources(
-    batch: str, files: dict[str, IncomingFile], params: IngestionParams
-) -> dict[str, ImageSource]:
-    sources: dict[str, ImageSource] = {}
-    images: dict[str, IncomingFile] = {}
-    label_files = {name for name in files if "labels-idx1-ubyte" in name}
-    unpaired_labels = set(label_files)
-    for name, file in sorted(files.items()):
-        suffix = PurePosixPath(name).suffix.lower()
-        if suffix == ".npz":
-            sources[f"{batch}/{name}"] = NPZSource(file.path)
-        elif _IDX_IMAGES.search(name):
-            labels_name = _IDX_IMAGES.sub(
-                lambda match: f"labels-idx1-ubyte{match.group(1) or ''}", name
-            )
-            labels = files.get(labels_name)
-            unpaired_labels.discard(labels_name)
-            sources[f"{batch}/{name}"] = IDXSource(
-                IDXFile(file.path), IDXFile(labels.path) if labels else None
-            )
-        elif suffix in _IMAGE_SUFFIXES:
-            images[name] = file
-        elif name not in label_files:
-            raise InputDataError(
-                f"{INCOMING}/{batch}/{name}: not new data (NPZ, IDX images and "
-                "labels, or image files)"
-            )
-    if unpaired_labels:
-        raise InputDataError(
-            f"{INCOMING}/{batch}/{sorted(unpaired_labels)[0]}: IDX labels without "
-            "their images file"
-        )
-    if images:
-        folder = params.image_folder
-        sources[f"{batch}/images"] = _NumericLabels(
-            ImageFolderSource(
-                {name: file.load_image for name, file in images.items()},
-                folder=f"{INCOMING}/{batch}",
-                image_size=tuple(folder.image_size) if folder.image_size else None,
-                color_mode=folder.color_mode,
-                skip_invalid=folder.skip_invalid,
-            ),
-            batch,
-        )
-    return sources
 
 
 def select_new_files(
@@ -212,7 +123,13 @@ def collect_incoming_sources(
         batches[batch][partition_id[len(batch) + 1 :]] = file
     sources: dict[str, ImageSource] = {}
     for batch, batch_files in sorted(batches.items()):
-        sources |= _batch_sources(batch, batch_files, params)
+        sources |= file_sources(
+            batch_files,
+            where=f"{INCOMING}/{batch}",
+            prefix=batch,
+            image_folder=params.image_folder,
+            numeric_labels=True,
+        )
     logger.info("New data: %s", ", ".join(sources))
     return sources
 

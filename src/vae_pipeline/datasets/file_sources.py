@@ -1,0 +1,141 @@
+"""Image sources from a set of files: NPZ archives, IDX files, image files.
+
+Kedro-free: the retraining pipeline turns a batch of new files into sources with
+it, and the scoring pipeline the files it scores.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import PurePosixPath
+from typing import Protocol
+
+import numpy as np
+
+from vae_pipeline.datasets.image_sources import (
+    IDXFile,
+    IDXSource,
+    ImageChunk,
+    ImageFolderSource,
+    ImageSource,
+    NPZSource,
+)
+from vae_pipeline.datasets.incoming import IncomingFile
+from vae_pipeline.errors import InputDataError
+
+_IDX_IMAGES = re.compile(r"images-idx3-ubyte(\.gz)?$")
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+class ImageFolderOptions(Protocol):
+    """How image files are decoded (``data_ingestion.image_folder``)."""
+
+    image_size: list[int] | None
+    color_mode: str
+    skip_invalid: bool
+
+
+class NumericLabels(ImageSource):
+    """An image folder's class indices turned back into its numeric folder names."""
+
+    def __init__(self, source: ImageFolderSource, where: str) -> None:
+        self._source = source
+        self.kind = source.kind
+        names = source.label_names or []
+        if not all(name.isdigit() for name in names):
+            raise InputDataError(
+                f"{where}: class folders must be numeric labels "
+                f"(0, 1, ...) to merge with the training data, got {names}"
+            )
+        self._labels = np.array([int(name) for name in names], dtype=np.int64)
+
+    @property
+    def description(self) -> str:
+        return self._source.description
+
+    @property
+    def label_names(self) -> list[str] | None:
+        return None
+
+    @property
+    def skipped(self) -> list[str]:
+        return self._source.skipped
+
+    def iter_chunks(self, chunk_size: int) -> Iterator[ImageChunk]:
+        for chunk in self._source.iter_chunks(chunk_size):
+            labels = None if chunk.labels is None else self._labels[chunk.labels]
+            yield ImageChunk(chunk.images, labels)
+
+
+def file_sources(
+    files: Mapping[str, IncomingFile],
+    *,
+    where: str,
+    prefix: str,
+    image_folder: ImageFolderOptions,
+    numeric_labels: bool,
+) -> dict[str, ImageSource]:
+    """The image sources a set of files holds: one per NPZ archive or IDX images
+    file (with its labels file beside it), and one for all the image files.
+
+    Args:
+        files: The files by their path under ``where``.
+        where: The folder they are in, named in errors.
+        prefix: Put before each source's name (``<prefix>/<file>``).
+        image_folder: How image files are decoded (``image_size``,
+            ``color_mode``, ``skip_invalid``).
+        numeric_labels: Image files in class folders must be named by their
+            numeric label (to join numerically labelled data); False ignores
+            the folders.
+
+    Returns:
+        Sources by name, nothing read yet.
+
+    Raises:
+        InputDataError: A file that is not image data, or IDX labels without
+            their images.
+    """
+    sources: dict[str, ImageSource] = {}
+    images: dict[str, IncomingFile] = {}
+    label_files = {name for name in files if "labels-idx1-ubyte" in name}
+    unpaired_labels = set(label_files)
+    for name, file in sorted(files.items()):
+        suffix = PurePosixPath(name).suffix.lower()
+        if suffix == ".npz":
+            sources[f"{prefix}/{name}"] = NPZSource(file.path)
+        elif _IDX_IMAGES.search(name):
+            labels_name = _IDX_IMAGES.sub(
+                lambda match: f"labels-idx1-ubyte{match.group(1) or ''}", name
+            )
+            labels = files.get(labels_name)
+            unpaired_labels.discard(labels_name)
+            sources[f"{prefix}/{name}"] = IDXSource(
+                IDXFile(file.path), IDXFile(labels.path) if labels else None
+            )
+        elif suffix in _IMAGE_SUFFIXES:
+            images[name] = file
+        elif name not in label_files:
+            raise InputDataError(
+                f"{where}/{name}: not new data (NPZ, IDX images and labels, or "
+                "image files)"
+            )
+    if unpaired_labels:
+        raise InputDataError(
+            f"{where}/{sorted(unpaired_labels)[0]}: IDX labels without their "
+            "images file"
+        )
+    if images:
+        folder = ImageFolderSource(
+            {name: file.load_image for name, file in images.items()},
+            folder=where,
+            image_size=tuple(image_folder.image_size)
+            if image_folder.image_size
+            else None,
+            color_mode=image_folder.color_mode,
+            skip_invalid=image_folder.skip_invalid,
+        )
+        sources[f"{prefix}/images"] = (
+            NumericLabels(folder, where) if numeric_labels else folder
+        )
+    return sources
