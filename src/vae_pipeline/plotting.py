@@ -256,3 +256,19 @@ def latent_comparison(
     figure.suptitle(title + " (dashed: 2σ circle of the N(0, I) prior)")
     figure.tight_layout()
     return figure
+
+
+def score_histogram(
+    negative_log_likelihoods: np.ndarray, *, threshold: float, bins: int, title: str
+) -> Figure:
+    """Histogram of per-image negative log-likelihoods with the outlier threshold."""
+    figure, axis = plt.subplots(figsize=(7, 4))
+    axis.hist(negative_log_likelihoods, bins=bins, color="0.55")
+    axis.axvline(threshold, color="tab:red", linestyle="--", label="outlier threshold")
+    axis.set_xlabel("negative log-likelihood (nats per image)")
+    axis.set_ylabel("images")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    axis.set_title(title)
+    figure.tight_layout()
+    return figure

@@ -174,7 +174,8 @@ def test_champion_predicts_through_pyfunc_in_a_fresh_process(project):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == (
-        "{'reconstruction': (7, 8, 8, 1), 'z_log_var': (7, 8), 'z_mean': (7, 8)}"
+        "{'log_likelihood': (7,), 'outlier': (7,), 'outlier_threshold': (1,), "
+        "'reconstruction': (7, 8, 8, 1), 'z_log_var': (7, 8), 'z_mean': (7, 8)}"
     )
 
 

@@ -20,29 +20,66 @@ from vae_pipeline.datasets import ShardedArrays
 from vae_pipeline.models import VAE
 from vae_pipeline.pipelines.registration.params import RegistrationParams
 from vae_pipeline.tracking.registry import ModelRelease, metric_tags
-from vae_pipeline.tracking.vae_flavor import ServableVAE
+from vae_pipeline.tracking.vae_flavor import LatentReference, ServableVAE
 
 logger = logging.getLogger(__name__)
 
 
+def latent_reference(
+    vae_model: VAE, train_split: ShardedArrays, params: RegistrationParams
+) -> LatentReference:
+    """What the version keeps of its training images: the latent means of the
+    first ``reference_images`` (nearest-neighbour search) and the IWAE
+    log-likelihoods of a random ``reference_likelihood_images`` (outlier
+    thresholds), read in bounded chunks."""
+    count = min(params.reference_images, len(train_split))
+    ids = np.arange(count)
+    means = np.concatenate(
+        [
+            vae_model.encode(train_split.select(ids[start : start + 8192])[0])[0]
+            for start in range(0, count, 8192)
+        ]
+    )
+    rng = np.random.default_rng(params.seed)
+    sample = np.sort(
+        rng.permutation(len(train_split))[: params.reference_likelihood_images]
+    )
+    log_likelihoods = vae_model.log_likelihood(
+        train_split.select(sample)[0],
+        num_samples=params.reference_iwae_samples,
+        seed=params.seed,
+    )
+    return LatentReference(
+        latent_means=means,
+        image_ids=ids,
+        data_version=train_split.version,
+        log_likelihoods=log_likelihoods,
+        iwae_samples=params.reference_iwae_samples,
+        outlier_quantile=params.outlier_quantile,
+    )
+
+
 def release_model(
     vae_model: VAE,
+    train_split: ShardedArrays,
     validation_split: ShardedArrays,
     evaluation_metrics: dict[str, Any],
     params: RegistrationParams,
 ) -> ModelRelease:
     """The evaluated model to log and register, tagged with its test metrics and
-    the data version it was trained on.
+    the data version it was trained on, with what it keeps of its training
+    images (:func:`latent_reference`).
 
     Args:
         vae_model: The trained VAE.
+        train_split: Its training images.
         validation_split: Validation images; the first few become the MLflow
             input example.
         evaluation_metrics: The model's test metrics.
-        params: Registration parameters (``input_example_images``).
+        params: Registration parameters.
 
     Returns:
-        The model, its input example and its version tags.
+        The model, its input example, its reference and its version tags.
     """
     count = min(params.input_example_images, len(validation_split))
     images, _ = validation_split.select(np.arange(count))
@@ -55,7 +92,12 @@ def release_model(
     )
     if validation_split.version:
         tags["data_version"] = validation_split.version
-    return ModelRelease(ServableVAE(model=vae_model, input_example=images), tags)
+    servable = ServableVAE(
+        model=vae_model,
+        input_example=images,
+        reference=latent_reference(vae_model, train_split, params),
+    )
+    return ModelRelease(servable, tags)
 
 
 def first_champion(

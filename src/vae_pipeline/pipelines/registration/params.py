@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import PositiveInt
+from pydantic import Field, PositiveInt
 
 from vae_pipeline.params import StrictParams
 
@@ -13,3 +13,8 @@ class RegistrationParams(StrictParams):
     champion_alias: str
     challenger_alias: str
     input_example_images: PositiveInt
+    reference_images: PositiveInt
+    reference_likelihood_images: PositiveInt
+    reference_iwae_samples: PositiveInt
+    outlier_quantile: float = Field(gt=0, lt=1)
+    seed: int

@@ -14,6 +14,7 @@ def register_model_node() -> Node:
         func=release_model,
         inputs=[
             "vae_model",
+            "train_split",
             "validation_split",
             "evaluation_metrics",
             "params:registration",
