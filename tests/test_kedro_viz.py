@@ -57,6 +57,15 @@ PIPELINE_NODES = {
     },
     "latent_comparison": {"compare_latent_spaces_node", "latent_comparison_plot"},
     "generation": {"generate_prior_samples_node", "registered_vae_model"},
+    "scoring": {
+        "collect_scoring_sources_node",
+        "score_images_node",
+        "find_similar_images_node",
+        "scoring_files",
+        "scoring_model",
+        "image_scores",
+        "score_histogram_plot",
+    },
 }
 LAYERS = ("raw", "model_input", "models", "model_output", "reporting")
 CHROMIUM_FLAGS = (
@@ -92,6 +101,7 @@ def test_build_lists_every_registered_pipeline(site):
         "generation",
         "latent_comparison",
         "retraining",
+        "scoring",
     }
     graph = json.loads((site / "api" / "main").read_text())
     assert graph["layers"] == list(LAYERS)

@@ -12,7 +12,8 @@ import pytest
 from tests.conftest import PROJECT_ROOT
 
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "latent_space.ipynb"
-FIGURE_CELLS = 5  # scatter, manifold, interpolation, reconstructions, posteriors
+FIGURE_CELLS = 6  # scatter, manifold, interpolation, reconstructions, posteriors,
+# nearest neighbours
 
 
 def test_notebook_is_committed_without_outputs():

@@ -198,3 +198,17 @@ def test_a_skipped_run_leaves_no_mlflow_run(tracked_run):
     mlflow.end_run("FAILED")  # kedro-mlflow's own on_pipeline_error, which runs first
     tracked_run.on_pipeline_error(NothingToRetrain("no new files"))
     assert MlflowClient().get_run(run_id).info.lifecycle_stage == "deleted"
+
+
+def test_a_relative_sqlite_store_is_the_projects_wherever_the_process_runs():
+    from vae_pipeline.tracking.server import absolute_sqlite_uri
+
+    assert absolute_sqlite_uri("sqlite:///mlflow.db", "/srv/project") == (
+        "sqlite:////srv/project/mlflow.db"
+    )
+    for unchanged in (
+        "sqlite:////abs/mlflow.db",
+        "sqlite:///:memory:",
+        "http://h:5000",
+    ):
+        assert absolute_sqlite_uri(unchanged, "/srv/project") == unchanged

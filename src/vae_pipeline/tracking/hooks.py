@@ -30,7 +30,11 @@ from pydantic import BaseModel
 
 from vae_pipeline.errors import RunSkipped
 from vae_pipeline.tracking.run_info import flat_params, git_tags
-from vae_pipeline.tracking.server import bound_retries, check_tracking_server
+from vae_pipeline.tracking.server import (
+    absolute_sqlite_uri,
+    bound_retries,
+    check_tracking_server,
+)
 from vae_pipeline.tracking.stale_runs import HOST_TAG, PID_TAG, clean_up_dead_runs
 
 logger = logging.getLogger(__name__)
@@ -57,7 +61,12 @@ class TrackingHooks:
     def after_context_created(self, context: KedroContext) -> None:
         patterns = context.config_loader.config_patterns
         patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**", "**/mlflow*"])
-        server = context.config_loader["mlflow"].get("server", {})
+        config = context.config_loader["mlflow"]
+        server = config.setdefault("server", {})
+        for key in ("mlflow_tracking_uri", "mlflow_registry_uri"):
+            if server.get(key):
+                server[key] = absolute_sqlite_uri(server[key], context.project_path)
+        context.config_loader["mlflow"] = config  # what kedro-mlflow reads next
         check_tracking_server(server.get("mlflow_tracking_uri") or "")
         bound_retries()
         self._project_path = context.project_path

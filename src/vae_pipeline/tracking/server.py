@@ -73,6 +73,20 @@ def check_tracking_server(uri: str, *, timeout: float = SERVER_TIMEOUT_SECONDS) 
         ) from None
 
 
+def absolute_sqlite_uri(uri: str, project_path: str | os.PathLike[str]) -> str:
+    """A SQLite store's URI with a relative path made absolute against the project.
+
+    kedro-mlflow makes relative *file* paths absolute, but leaves
+    ``sqlite:///mlflow.db`` relative to the working folder: a notebook under
+    ``notebooks/`` would open (and create) ``notebooks/mlflow.db`` instead of the
+    project's store.
+    """
+    if not uri.startswith("sqlite:///") or uri == "sqlite:///:memory:":
+        return uri
+    path = Path(uri.removeprefix("sqlite:///"))
+    return uri if path.is_absolute() else f"sqlite:///{Path(project_path) / path}"
+
+
 def check_sqlite_store(uri: str) -> None:
     """Raise :class:`TrackingError` when a SQLite store (or the folder it would be
     created in) cannot be written: MLflow would fail later with a SQLAlchemy

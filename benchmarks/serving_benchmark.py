@@ -1,0 +1,188 @@
+"""Serving benchmark: REST latency and throughput, and the scoring pipeline's speed.
+
+In a fresh project copy, ``kedro run`` trains and registers the default model on
+the first 8,000 images of the MNIST test set (../shared/data/mnist, as NPZ). Then:
+
+- ``kedro run --pipelines scoring`` scores the 2,000 held-out digits, 2,000
+  uniform-noise images and the 2,000 held-out digits inverted (1 - x): the share
+  of each flagged as outliers, and images/s of the scoring node (Kedro's log);
+- ``mlflow models serve -m models:/vae_pipeline@champion`` on 127.0.0.1 answers
+  ``/invocations`` (JSON ``inputs``, default ``iwae_samples`` 100) for batches of
+  1 and 256 images, one client, one request at a time: p50 and p99 latency and
+  images/s.
+
+    python benchmarks/serving_benchmark.py [--requests 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT))
+
+MNIST = PROJECT_ROOT.parent / "shared" / "data" / "mnist" / "t10k-images-idx3-ubyte.gz"
+
+
+def mnist() -> np.ndarray:
+    with gzip.open(MNIST, "rb") as stream:
+        pixels = np.frombuffer(stream.read()[16:], dtype=np.uint8)
+    return pixels.reshape(-1, 28, 28)
+
+
+def stamp(log: str, text: str) -> datetime:
+    line = next(line for line in log.splitlines() if text in line)
+    return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+
+
+def kedro(project: Path, *args: str) -> str:
+    from tests.conftest import cli_env, kedro_command
+
+    run = subprocess.run(
+        kedro_command(*args),
+        cwd=project,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if run.returncode:
+        raise RuntimeError(f"kedro {' '.join(args)} failed:\n{run.stderr[-3000:]}")
+    return run.stdout
+
+
+def score(project: Path, images: np.ndarray) -> dict:
+    import pandas as pd
+
+    held_out = images[8000:]
+    rng = np.random.default_rng(0)
+    folder = project / "data" / "01_raw" / "scoring"
+    for name, x in (
+        ("digits", held_out),
+        ("noise", rng.integers(0, 256, held_out.shape, dtype=np.uint8)),
+        ("inverted", 255 - held_out),
+    ):
+        np.savez(folder / f"{name}.npz", x=x)
+    log = kedro(project, "run", "--pipelines", "scoring")
+    seconds = (
+        stamp(log, "Completed node: score_images_node")
+        - stamp(log, "Running node: score_images_node")
+    ).total_seconds()
+    table = next((project / "data/07_model_output").glob("image_scores.parquet/*/*"))
+    scores = pd.read_parquet(table)
+    rates = scores.groupby(scores["source"].str.extract(r"(\w+)\.npz")[0])["outlier"]
+    return {
+        "images": len(scores),
+        "seconds": round(seconds, 2),
+        "images_per_second": round(len(scores) / seconds),
+        "outlier_rates": rates.mean().round(4).to_dict(),
+        "threshold": float(scores["outlier_threshold"].iloc[0]),
+    }
+
+
+def serve(project: Path, images: np.ndarray, requests: int) -> dict:
+    import httpx
+    from tests.conftest import free_port
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            "models:/vae_pipeline@champion",
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(180):
+            try:
+                if httpx.get(f"{url}/ping", timeout=2).status_code == 200:  # noqa: PLR2004
+                    break
+            except httpx.TransportError:
+                time.sleep(1)
+        results = {}
+        scaled = (images[8000:, ..., None] / 255).astype(np.float32)
+        with httpx.Client(timeout=60) as client:
+            for batch, count in ((1, requests), (256, max(10, requests // 10))):
+                body = json.dumps({"inputs": scaled[:batch].tolist()})
+                headers = {"Content-Type": "application/json"}
+                client.post(f"{url}/invocations", content=body, headers=headers)
+                latencies = []
+                for _ in range(count):
+                    start = time.perf_counter()
+                    response = client.post(
+                        f"{url}/invocations", content=body, headers=headers
+                    )
+                    latencies.append(time.perf_counter() - start)
+                    response.raise_for_status()
+                results[batch] = {
+                    "requests": count,
+                    "p50_ms": round(1000 * float(np.percentile(latencies, 50)), 1),
+                    "p99_ms": round(1000 * float(np.percentile(latencies, 99)), 1),
+                    "images_per_second": round(batch * count / sum(latencies)),
+                }
+        return results
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+    if not MNIST.is_file():
+        print(f"skipped: {MNIST} is absent")
+        return 0
+    from tests.conftest import make_project_copy
+
+    images = mnist()
+    with tempfile.TemporaryDirectory(prefix="vae-serving-") as tmp:
+        project = make_project_copy(Path(tmp) / "project")
+        np.savez(project / "data/01_raw/images.npz", x=images[:8000])
+        kedro(project, "run", "--params", "data_ingestion.source=npz")
+        scoring = score(project, images)
+        print("scoring pipeline:", json.dumps(scoring), flush=True)
+        rest = serve(project, images, args.requests)
+        print("REST /invocations:", json.dumps(rest), flush=True)
+    print(f"\n{'batch':>6} {'p50 ms':>8} {'p99 ms':>8} {'images/s':>9}")
+    for batch, row in rest.items():
+        print(
+            f"{batch:>6} {row['p50_ms']:>8} {row['p99_ms']:>8} "
+            f"{row['images_per_second']:>9}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
