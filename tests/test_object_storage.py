@@ -234,7 +234,8 @@ def test_5_mlflow_artifacts_in_the_bucket_load_back(tmp_path, env, bucket):
         )
         assert loaded.returncode == 0, loaded.stderr[-3000:]
         assert loaded.stdout.strip().splitlines()[-1] == (
-            "[('reconstruction', (3, 8, 8, 1)), ('z_log_var', (3, 8)), "
+            "[('log_likelihood', (3,)), ('outlier', (3,)), ('outlier_threshold', "
+            "(1,)), ('reconstruction', (3, 8, 8, 1)), ('z_log_var', (3, 8)), "
             "('z_mean', (3, 8))]"
         )
     finally:

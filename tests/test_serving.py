@@ -24,6 +24,16 @@ from vae_pipeline.tracking.vae_flavor import MAX_IMAGES
 CHAMPION = "models:/vae_pipeline@champion"
 
 
+def without_the_project() -> dict[str, str]:
+    """This process's environment without what leads to the project's source:
+    Kedro's project bootstrap (in-process tests) puts ``src`` on PYTHONPATH."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if key != "PYTHONPATH" and not key.startswith("VIRTUAL_ENV")
+    }
+
+
 @pytest.fixture(scope="module")
 def serving_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A virtual environment with the locked dependencies but not the project.
@@ -60,6 +70,7 @@ def serving_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
         text=True,
         cwd=root,
+        env=without_the_project(),
         check=False,
     )
     assert "No module named 'vae_pipeline'" in probe.stderr, probe.stderr[-500:]
@@ -70,7 +81,7 @@ def serving_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(tracked_project: Path, serving_python: Path) -> Iterator[str]:
     port = free_port()
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("VIRTUAL_ENV")},
+        **without_the_project(),
         "MLFLOW_TRACKING_URI": f"sqlite:///{tracked_project / 'mlflow.db'}",
         "PATH": f"{serving_python.parent}:/usr/bin:/bin",
         "TF_CPP_MIN_LOG_LEVEL": "3",
