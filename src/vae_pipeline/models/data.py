@@ -65,26 +65,39 @@ def training_dataset(
 ) -> tf.data.Dataset:
     """Shuffled training batches; fresh seeded binarization each epoch if asked.
 
+    A split smaller than ``cache_limit_bytes`` is read into memory once and each
+    epoch draws a full permutation of it; a larger one streams from its shards
+    through a shuffle buffer.
+
     Args:
         files: The training split's shards.
         batch_size: Global batch size.
         seed: Seed of the shuffle and of the binarization draws.
-        shuffle_buffer: Shuffle buffer size (images).
-        cache_limit_bytes: Cache the decoded split in memory when it is smaller.
+        shuffle_buffer: Shuffle buffer size (images), for a split that streams.
+        cache_limit_bytes: Hold the decoded split in memory when it is smaller.
         dynamic_binarization: Draw binary images x ~ Bernoulli(pixels) per epoch.
 
     Returns:
         A dataset of image batches.
     """
-    dataset = read_images(files)
     if files.nbytes <= cache_limit_bytes:
-        dataset = dataset.cache()
-    dataset = dataset.shuffle(
-        min(shuffle_buffer, files.num_examples),
-        seed=seed,
-        reshuffle_each_iteration=True,
-    )
-    dataset = dataset.batch(batch_size)
+        # In memory, the images need not pass through a shuffle buffer (a copy of
+        # every image per epoch, which on 2 cores took a third of the step time):
+        # the indices are shuffled, all of them, and each batch is one gather.
+        images = tf.concat(list(read_images(files).batch(8192)), axis=0)
+        dataset = (
+            tf.data.Dataset.range(files.num_examples)
+            .shuffle(files.num_examples, seed=seed, reshuffle_each_iteration=True)
+            .batch(batch_size)
+            .map(lambda index: tf.gather(images, index))
+        )
+    else:
+        dataset = read_images(files).shuffle(
+            min(shuffle_buffer, files.num_examples),
+            seed=seed,
+            reshuffle_each_iteration=True,
+        )
+        dataset = dataset.batch(batch_size)
     if dynamic_binarization:
         seeds = tf.data.Dataset.random(
             seed=seed, rerandomize_each_iteration=True
