@@ -3,7 +3,8 @@
 Each project recipe is the real ``kedro run --env binarized_mnist`` (ingestion of
 the published 50k/10k/10k splits, training, evaluation with K = 5000 importance
 samples on all 10,000 test images, registration) in a fresh project copy whose
-``conf/local/catalog.yml`` points at ../shared/data/binarized_mnist. Figures come
+``conf/binarized_mnist/catalog.yml`` points at this checkout's
+../shared/data/binarized_mnist. Figures come
 from the run's own ``evaluation_metrics.json`` and ``training_history.json`` and
 from Kedro's log (the training node's time).
 
@@ -43,6 +44,7 @@ import numpy as np
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
+sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
 
 DATA = PROJECT_ROOT.parent / "shared" / "data" / "binarized_mnist"
 FILES = {
@@ -71,7 +73,9 @@ def log_time(log: str, text: str) -> datetime:
     return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
 
 
-def run_recipe(name: str, overrides: dict[str, Any], root: Path) -> dict[str, Any]:
+def run_recipe(
+    name: str, overrides: dict[str, Any], root: Path, extra: str | None = None
+) -> dict[str, Any]:
     """``kedro run --env binarized_mnist`` with the recipe, in a project copy."""
     from tests.conftest import cli_env, make_project_copy
 
@@ -81,12 +85,17 @@ def run_recipe(name: str, overrides: dict[str, Any], root: Path) -> dict[str, An
         "images": {split: str(DATA / file) for split, file in FILES.items()},
         "labels": {},
     }
-    (project / "conf" / "local" / "catalog.yml").write_text(
+    # `--env binarized_mnist` reads conf/base and that environment, not conf/local:
+    # the copy's own environment points at the data beside this checkout.
+    (project / "conf" / "binarized_mnist" / "catalog.yml").write_text(
         json.dumps({"raw_idx_splits": entry})
     )
     command = [KEDRO, "run", "--env", "binarized_mnist"]
-    if overrides:
-        command += ["--params", ",".join(f"{k}={v}" for k, v in overrides.items())]
+    params = [f"{key}={value}" for key, value in overrides.items()]
+    if extra:
+        params.append(extra)
+    if params:
+        command += ["--params", ",".join(params)]
     print(f"{name}: {' '.join(command[1:])}", flush=True)
     start = time.perf_counter()
     run = subprocess.run(
@@ -135,7 +144,8 @@ def keras_baseline(seconds: float, seed: int) -> Any:
     import keras
     from keras import layers, ops
 
-    from vae_pipeline.models import VAE, bernoulli_nll, kl_per_dimension
+    from training_benchmark import project_vae
+    from vae_pipeline.models import bernoulli_nll, kl_per_dimension
     from vae_pipeline.models.layers import Sampling
 
     keras.utils.set_random_seed(seed)
@@ -188,20 +198,7 @@ def keras_baseline(seconds: float, seed: int) -> Any:
     start = time.perf_counter()
     plain.fit(train, batch_size=100, epochs=10_000, callbacks=[budget], verbose=0)
     spent = time.perf_counter() - start
-    vae = VAE(
-        encoder,
-        decoder,
-        beta=1.0,
-        reconstruction_weight=1.0,
-        likelihood="bernoulli",
-        gaussian_sigma=1.0,
-        learn_sigma=False,
-        prior="standard",
-        pseudo_inputs=1,
-        objective="elbo",
-        train_samples=1,
-    )
-    return vae, {
+    return project_vae(encoder, decoder), {
         "model": "keras baseline (plain Keras VAE, MLP 784-512-40)",
         "training_seconds": round(spent, 1),
         "epochs": budget.epochs,
@@ -247,6 +244,9 @@ def main() -> int:
     parser.add_argument("--subset", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--extra-params", help="more --params for every recipe (e.g. a quick check)"
+    )
     args = parser.parse_args()
     if not all((DATA / file).is_file() for file in FILES.values()):
         print(f"skipped: {DATA} is absent")
@@ -254,11 +254,13 @@ def main() -> int:
     recipes = args.recipe or ["standard"]
     import keras
 
+    import vae_pipeline.models  # noqa: F401 (registers the VAE's Keras classes)
+
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="vae-likelihood-") as tmp:
         root = Path(tmp)
         for name in recipes:
-            rows.append(run_recipe(name, RECIPES[name], root))
+            rows.append(run_recipe(name, RECIPES[name], root, args.extra_params))
             print(json.dumps(rows[-1]), flush=True)
         budget = rows[0]["training_seconds"]
         first = keras.saving.load_model(rows[0]["model_path"])

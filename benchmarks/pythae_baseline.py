@@ -136,7 +136,7 @@ def main() -> int:
         "model": "pythae VAE, default MLP",
         "epochs": epochs,
         "training_seconds": seconds,
-        "images_per_second": epochs * len(train) / seconds,
+        "images_per_second": round(epochs * len(train) / seconds),
         "batch_size": args.batch_size,
         "test_nll": float(nll),
         "iwae_samples": args.iwae_samples,

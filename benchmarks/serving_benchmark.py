@@ -93,13 +93,15 @@ def score(project: Path, images: np.ndarray) -> dict:
 
 def serve(project: Path, images: np.ndarray, requests: int) -> dict:
     import httpx
-    from tests.conftest import free_port
+    from tests.conftest import free_port, wait_for
 
     port = free_port()
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
         "TF_CPP_MIN_LOG_LEVEL": "3",
+        # mlflow models serve starts the `uvicorn` on PATH: this environment's.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
     process = subprocess.Popen(
         [
@@ -124,12 +126,7 @@ def serve(project: Path, images: np.ndarray, requests: int) -> dict:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(180):
-            try:
-                if httpx.get(f"{url}/ping", timeout=2).status_code == 200:  # noqa: PLR2004
-                    break
-            except httpx.TransportError:
-                time.sleep(1)
+        wait_for(f"{url}/ping", seconds=180, process=process)
         results = {}
         scaled = (images[8000:, ..., None] / 255).astype(np.float32)
         with httpx.Client(timeout=60) as client:

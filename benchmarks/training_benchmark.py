@@ -137,24 +137,12 @@ def keras_example_vae(seed: int):
     return model
 
 
-def as_project_vae(example):
-    """The example's trained networks as a project VAE (the decoder's sigmoid
-    turned back into logits), so that the same estimator scores both."""
-    import keras
-    from keras import layers, ops
-
+def project_vae(encoder, decoder):
+    """Another implementation's trained networks (image -> mean, log-variance;
+    z -> Bernoulli logits) as a project VAE with a standard prior, so that one
+    estimator (:meth:`VAE.elbo`, :meth:`VAE.log_likelihood`) scores every model."""
     from vae_pipeline.models import VAE
 
-    eps = 1e-7
-
-    def logits(p):
-        p = ops.clip(p, eps, 1 - eps)
-        return ops.log(p) - ops.log1p(-p)
-
-    encoder = keras.Model(example.encoder.inputs, example.encoder.outputs[:2])
-    decoder = keras.Model(
-        example.decoder.inputs, layers.Lambda(logits)(example.decoder.outputs[0])
-    )
     return VAE(
         encoder,
         decoder,
@@ -168,6 +156,25 @@ def as_project_vae(example):
         objective="elbo",
         train_samples=1,
     )
+
+
+def as_project_vae(example):
+    """The Keras example's networks as a project VAE (its decoder's sigmoid
+    turned back into logits)."""
+    import keras
+    from keras import layers, ops
+
+    eps = 1e-7
+
+    def logits(p):
+        p = ops.clip(p, eps, 1 - eps)
+        return ops.log(p) - ops.log1p(-p)
+
+    encoder = keras.Model(example.encoder.inputs, example.encoder.outputs[:2])
+    decoder = keras.Model(
+        example.decoder.inputs, layers.Lambda(logits)(example.decoder.outputs[0])
+    )
+    return project_vae(encoder, decoder)
 
 
 def run_keras_example(train, held_out, seed):

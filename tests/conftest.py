@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,27 @@ def require(available: bool, what: str, how: str) -> None:
     if os.environ.get("VAE_PIPELINE_REQUIRE_SERVICES"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+def wait_for(url: str, *, seconds: float, process: subprocess.Popen) -> None:
+    """Wait until a server process answers ``url``; fail at once if it exits."""
+    import requests
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            stderr = process.stderr
+            log = stderr.read().decode(errors="replace")[-3000:] if stderr else ""
+            raise RuntimeError(
+                f"{process.args[:4]} exited ({process.returncode}): {log}"
+            )
+        try:
+            if requests.get(url, timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer in {seconds} s")
 
 
 def dead_pid() -> int:

@@ -31,8 +31,9 @@ from tests.conftest import (
     kedro_cli,
     kedro_command,
     make_project_copy,
+    wait_for,
 )
-from tests.tracking.test_tracking_server import start_sqlite_server, stop, wait_for
+from tests.tracking.test_tracking_server import start_sqlite_server, stop
 
 BUCKET = "vae-pipeline"
 SPLITS = f"{BUCKET}/data/05_model_input"

@@ -17,7 +17,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for
 from vae_pipeline.datasets import ShardedArrayDataset
 from vae_pipeline.tracking.vae_flavor import MAX_IMAGES
 
@@ -110,18 +110,10 @@ def server(tracked_project: Path, serving_python: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(Path(log.name).read_text()[-3000:])
-            try:
-                if httpx.get(f"{url}/ping", timeout=2).status_code == 200:  # noqa: PLR2004
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(1)
-        else:
-            pytest.fail("mlflow models serve did not answer /ping in 180 s")
+        try:
+            wait_for(f"{url}/ping", seconds=180, process=process)
+        except (RuntimeError, TimeoutError) as error:
+            pytest.fail(f"{error}\n{Path(log.name).read_text()[-3000:]}")
         yield url
     finally:
         process.terminate()

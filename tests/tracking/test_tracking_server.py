@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import (
@@ -30,6 +29,7 @@ from tests.conftest import (
     kedro_cli,
     kedro_command,
     require,
+    wait_for,
 )
 
 EVALUATION_FIGURES = {
@@ -53,21 +53,6 @@ def as_postgres_user(command: list[str]) -> list[str]:
     return (
         ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
     )
-
-
-def wait_for(url: str, *, seconds: float, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log = process.stderr.read().decode(errors="replace")[-3000:]
-            raise RuntimeError(f"mlflow server exited ({process.returncode}): {log}")
-        try:
-            if requests.get(url, timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{url} did not answer in {seconds} s")
 
 
 @pytest.fixture(scope="module")
