@@ -344,3 +344,30 @@ def test_checkpoints_abandoned_for_the_retention_period_are_removed(tmp_path):
         os.utime(held / nodes.LOCK_FILE, (0, 0))
         nodes._remove_abandoned_checkpoints(tmp_path, older_than_days=1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["held", "recent"]
+
+
+def test_the_cosine_schedule_ends_at_the_final_rate_and_excludes_plateau_halving():
+    from pydantic import ValidationError
+
+    from vae_pipeline.pipelines.training.nodes import learning_rate
+
+    params = typed_params(
+        TrainingParams,
+        "training",
+        epochs=4,
+        learning_rate=1e-3,
+        learning_rate_schedule="cosine",
+        final_learning_rate=1e-5,
+    )
+    schedule = learning_rate(params, steps_per_epoch=10)
+    assert float(schedule(0)) == pytest.approx(1e-3)
+    assert float(schedule(20)) == pytest.approx((1e-3 + 1e-5) / 2, rel=1e-4)
+    assert float(schedule(40)) == pytest.approx(1e-5, rel=1e-4)
+    assert learning_rate(typed_params(TrainingParams, "training"), 10) == 0.003
+    with pytest.raises(ValidationError, match="reduce_lr_patience must be 0"):
+        typed_params(
+            TrainingParams,
+            "training",
+            learning_rate_schedule="cosine",
+            reduce_lr_patience=2,
+        )
