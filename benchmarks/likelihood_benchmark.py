@@ -128,7 +128,6 @@ def run_recipe(
         "command_seconds": round(seconds, 1),
         "training_seconds": round(training, 1),
         "epochs": epochs,
-        "best_epoch": int(np.argmin(history["val_loss"])) + 1,
         "images_per_second": round(epochs * 50_000 / training),
         "test_nll": metrics["iwae_negative_log_likelihood"],
         "test_negative_elbo": metrics["negative_elbo"],
