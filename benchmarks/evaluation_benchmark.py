@@ -74,7 +74,9 @@ def iwae_throughput(workdir: Path) -> list[tuple[int, float, float]]:
     from vae_pipeline.pipelines.training.nodes import train_vae
     from vae_pipeline.pipelines.training.params import TrainingParams
 
-    train, held_out = training_benchmark.load_mnist()
+    train, held_out = training_benchmark.load_images(
+        training_benchmark.MNIST_IMAGES, train=8000, held_out=2000
+    )
     splits = []
     for name, images in (("train", train[:-800]), ("validation", train[-800:])):
         dataset = ShardedArrayDataset(filepath=str(workdir / name))
