@@ -93,7 +93,7 @@ def score(project: Path, images: np.ndarray) -> dict:
 
 def serve(project: Path, images: np.ndarray, requests: int) -> dict:
     import httpx
-    from tests.conftest import free_port, wait_for
+    from tests.conftest import free_port, serve_command, wait_for
 
     port = free_port()
     env = {
@@ -104,21 +104,7 @@ def serve(project: Path, images: np.ndarray, requests: int) -> dict:
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "models",
-            "serve",
-            "-m",
-            "models:/vae_pipeline@champion",
-            "--env-manager",
-            "local",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
+        serve_command(sys.executable, port=port),
         cwd=project,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -157,6 +157,18 @@ def require(available: bool, what: str, how: str) -> None:
     pytest.skip(message)
 
 
+def serve_command(
+    python: str | Path, *, port: int, model_uri: str = "models:/vae_pipeline@champion"
+) -> list[str]:
+    """``mlflow models serve`` of ``model_uri`` on 127.0.0.1 with ``python``'s
+    packages (``--env-manager local``: no environment is built)."""
+    return [
+        str(python),
+        *("-m", "mlflow", "models", "serve", "-m", model_uri),
+        *("--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)),
+    ]
+
+
 def wait_for(url: str, *, seconds: float, process: subprocess.Popen) -> None:
     """Wait until a server process answers ``url``; fail at once if it exits."""
     import requests

@@ -17,7 +17,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from tests.conftest import free_port, wait_for
+from tests.conftest import free_port, serve_command, wait_for
 from vae_pipeline.datasets import ShardedArrayDataset
 from vae_pipeline.tracking.vae_flavor import MAX_IMAGES
 
@@ -88,21 +88,7 @@ def server(tracked_project: Path, serving_python: Path) -> Iterator[str]:
     }
     log = (serving_python.parent.parent / "serve.log").open("w")
     process = subprocess.Popen(
-        [
-            str(serving_python),
-            "-m",
-            "mlflow",
-            "models",
-            "serve",
-            "-m",
-            CHAMPION,
-            "--env-manager",
-            "local",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
+        serve_command(serving_python, port=port, model_uri=CHAMPION),
         cwd=serving_python.parent.parent,
         env=env,
         stdout=log,
