@@ -39,6 +39,7 @@ import numpy as np
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
+sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
 
 BINARIZED = PROJECT_ROOT.parent / "shared" / "data" / "binarized_mnist"
 MNIST = PROJECT_ROOT.parent / "shared" / "data" / "mnist" / "t10k-images-idx3-ubyte.gz"
@@ -111,24 +112,6 @@ def ceiling(shapes: list[tuple[int, int]], batch: int, seconds: float = 5.0) -> 
 TIMED_EPOCHS = 3
 
 
-class EpochTimes:
-    """Seconds of each epoch, from a Keras callback."""
-
-    def __init__(self) -> None:
-        import keras
-
-        times = self.seconds = []
-
-        class Timer(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                self.start = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                times.append(time.perf_counter() - self.start)
-
-        self.callback = Timer()
-
-
 def fit_epoch(
     options: dict,
     train: np.ndarray,
@@ -141,6 +124,7 @@ def fit_epoch(
     import keras
     import tensorflow as tf
 
+    from accelerator_benchmark import EpochTimer
     from vae_pipeline.models import build_vae
 
     keras.utils.set_random_seed(0)
@@ -150,12 +134,12 @@ def fit_epoch(
     validation = None
     if valid is not None:
         validation = tf.data.Dataset.from_tensor_slices(valid).cache().batch(batch)
-    timer = EpochTimes()
+    timer = EpochTimer()
     model.fit(
         data,
         validation_data=validation,
         epochs=1 + TIMED_EPOCHS,
-        callbacks=[timer.callback],
+        callbacks=[timer],
         verbose=0,
     )
     return len(train) / float(np.median(timer.seconds[1:]))
