@@ -18,10 +18,15 @@ HINT = (
 )
 
 
-def runner_record(message: str) -> logging.LogRecord:
+def runner_record(
+    message: str,
+    *,
+    name: str = "kedro.runner.sequential_runner",
+    level: int = logging.WARNING,
+) -> logging.LogRecord:
     return logging.LogRecord(
-        "kedro.runner.sequential_runner",
-        logging.WARNING,
+        name,
+        level,
         __file__,
         1,
         message,
@@ -34,8 +39,15 @@ def runner_record(message: str) -> logging.LogRecord:
     ("error", "shown"),
     [(InputDataError("data.npz: bad"), False), (MemoryError(), True), (None, True)],
 )
-def test_the_resume_hint_is_dropped_only_after_bad_input(error, shown):
+def test_kedro_reports_of_bad_input_are_dropped_only_after_bad_input(error, shown):
+    """Kedro's node error (the message again, on two lines) and the runner's
+    resume hint: the CLI prints the one ``Error:`` line instead."""
     keep = console.UserErrorFilter().filter
+    node_error = runner_record(
+        "Node validate_node failed with error: \ndata.npz: bad",
+        name="kedro.pipeline.node",
+        level=logging.ERROR,
+    )
     if error is None:
         assert keep(runner_record(HINT)) is shown
         return
@@ -43,7 +55,9 @@ def test_the_resume_hint_is_dropped_only_after_bad_input(error, shown):
         raise error
     except (InputDataError, MemoryError):
         assert keep(runner_record(HINT)) is shown
-        assert keep(runner_record("Pipeline execution completed")) is True
+        assert keep(node_error) is shown
+        assert keep(runner_record("Running node", level=logging.INFO)) is True
+        assert keep(runner_record("bad", name="vae_pipeline.x")) is True
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from airflow.sdk import dag, task
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 env = "local"
 pipeline_name = "retraining"
@@ -44,6 +44,8 @@ def vae_pipeline_retraining():
         from kedro.framework.project import configure_project
         from kedro.framework.session import KedroSession
 
+        from vae_pipeline.cli import one_line
+        from vae_pipeline.console import USER_ERRORS
         from vae_pipeline.errors import RunSkipped
 
         os.chdir(project_path)
@@ -53,6 +55,8 @@ def vae_pipeline_retraining():
                 session.run(pipeline_names=[pipeline_name])
             except RunSkipped as skipped:  # no new data to retrain on
                 raise AirflowSkipException(str(skipped)) from None
+            except USER_ERRORS as error:  # bad input: one line, and no retry
+                raise AirflowFailException(one_line(error)) from None
 
     run_pipeline()
 

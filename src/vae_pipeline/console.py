@@ -77,23 +77,20 @@ class ConsoleHooks:
 
 
 class UserErrorFilter(logging.Filter):
-    """Drop Kedro's ``--from-nodes`` resume hint when a node failed on bad input,
-    and Kedro's error report when a node found nothing to do (:class:`RunSkipped`,
-    which ``kedro run`` reports as ``Nothing done: ...``).
+    """Drop Kedro's own report of an error that ``kedro run`` prints as one line.
 
-    Kedro suggests resuming from the failed node whatever the error. When it is
-    bad input or a bad parameter (one of :data:`USER_ERRORS`, which ``kedro run``
-    prints as one ``Error:`` line), resuming with the same input fails the same
-    way, so the hint only hides the message. The runner
-    logs the hint while handling the exception, which is how it is recognised.
+    For bad input or a bad parameter (one of :data:`USER_ERRORS`, printed as one
+    ``Error:`` line) and for a run with nothing to do (:class:`RunSkipped`,
+    printed as ``Nothing done: ...``), Kedro's node and runner log the same message
+    again over several lines, with advice that cannot help (resuming with
+    ``--from-nodes`` fails the same way on the same input). They log it while
+    handling the exception, which is how the records are recognised.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = sys.exc_info()[1]
-        if isinstance(error, RunSkipped) and record.levelno >= logging.WARNING:
-            return not record.name.startswith(("kedro.pipeline", "kedro.runner"))
-        if not record.name.startswith("kedro.runner"):
+        if record.levelno < logging.WARNING:
             return True
-        if "--from-nodes" not in record.getMessage():
+        if not isinstance(error, (RunSkipped, *USER_ERRORS)):
             return True
-        return not isinstance(error, USER_ERRORS)
+        return not record.name.startswith(("kedro.pipeline", "kedro.runner"))
