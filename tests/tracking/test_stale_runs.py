@@ -8,7 +8,12 @@ import socket
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import dead_pid
-from vae_pipeline.tracking.stale_runs import HOST_TAG, PID_TAG, mark_dead_runs_killed
+from vae_pipeline.tracking.stale_runs import (
+    HOST_TAG,
+    PID_TAG,
+    clean_up_dead_runs,
+    mark_dead_runs_killed,
+)
 
 
 def test_only_this_hosts_runs_of_dead_processes_are_marked_killed(tmp_path):
@@ -34,3 +39,23 @@ def test_only_this_hosts_runs_of_dead_processes_are_marked_killed(tmp_path):
     assert status == {"killed": "KILLED", "alive": "RUNNING", "elsewhere": "RUNNING"}
     assert client.get_run(finished.info.run_id).info.status == "FINISHED"
     assert mark_dead_runs_killed(client, experiment) == []
+
+
+def test_a_killed_runs_version_is_deleted_unless_an_alias_points_at_it(tmp_path):
+    """MLflow 3.17's search_model_versions gives every version an empty
+    ``aliases`` list: the champion a killed run made must survive anyway."""
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("e", artifact_location=str(tmp_path / "a"))
+    tags = {HOST_TAG: socket.gethostname(), PID_TAG: str(dead_pid())}
+    killed = [client.create_run(experiment, tags=tags).info.run_id for _ in range(3)]
+    client.create_registered_model("m")
+    for run_id in killed:
+        client.create_model_version("m", source=str(tmp_path / "model"), run_id=run_id)
+    client.set_registered_model_alias("m", "champion", "1")
+    client.set_registered_model_alias("m", "challenger", "3")
+
+    clean_up_dead_runs(client, experiment)
+
+    remaining = sorted(int(v.version) for v in client.search_model_versions("name='m'"))
+    assert remaining == [1, 3]
+    assert client.get_registered_model("m").aliases == {"champion": 1, "challenger": 3}

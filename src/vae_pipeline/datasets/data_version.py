@@ -24,6 +24,7 @@ serialize them (the Airflow DAG allows one active run).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import uuid
@@ -38,6 +39,8 @@ from vae_pipeline.datasets.storage import filesystem
 from vae_pipeline.locks import FileLock
 
 FORMAT_NAME = "vae-pipeline-data-version"
+
+logger = logging.getLogger(__name__)
 
 
 class DataVersionConflict(DatasetError):  # noqa: N818 (reads as the state it is)
@@ -131,6 +134,7 @@ class DataVersionDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]
             self._fs.pipe_file(
                 str(self._get_save_path()), json.dumps(record, indent=2).encode()
             )
+            self._log_commit(record)
             return
         target = Path(self._get_save_path())
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -145,6 +149,20 @@ class DataVersionDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]
                 target.parent.rmdir()
                 raise
             os.replace(temporary, target)  # the commit: one file, whole or absent
+        self._log_commit(record)
+
+    @staticmethod
+    def _log_commit(record: dict[str, Any]) -> None:
+        """Say what was committed, once it is (never before the parent check)."""
+        parent = record.get("parent")
+        merged = len(record.get("incoming", {}))
+        logger.info(
+            "Data version %s committed%s",
+            record["version"],
+            f" on top of {parent} ({merged} incoming files merged so far)"
+            if parent
+            else "",
+        )
 
     def _check_parent(self, parent: str | None) -> None:
         latest = self.latest_version()

@@ -13,12 +13,15 @@ from vae_pipeline.datasets.image_sources import IDXSource, NPZSource
 from vae_pipeline.datasets.incoming import IncomingFile
 from vae_pipeline.errors import InputDataError, NothingToRetrain
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
+from vae_pipeline.pipelines.registration.params import RegistrationParams
 from vae_pipeline.pipelines.retraining.nodes import (
     collect_incoming_sources,
     decide_promotion,
     select_new_files,
 )
 from vae_pipeline.pipelines.retraining.params import RetrainingParams
+
+CHAMPION = {"champion": "1"}
 
 
 def files(*names: str) -> dict[str, IncomingFile]:
@@ -66,32 +69,64 @@ def on_disk(root: Path, contents: dict[str, bytes]) -> dict[str, object]:
 
 
 def record(**merged: str) -> dict[str, object]:
-    return {"version": "V1", "incoming": merged}
+    return {"version": "V1", "incoming": merged, "model_version": "1"}
+
+
+def select(handles, data_version, aliases=CHAMPION):
+    return select_new_files(
+        handles,
+        data_version,
+        aliases,
+        typed_params(RegistrationParams, "registration"),
+    )
 
 
 def test_new_files_are_told_apart_by_content_not_by_name_or_order(tmp_path):
     first = on_disk(tmp_path, {"2026-12/5.png": b"five", ".gitkeep": b""})
-    new = select_new_files(first, record())
+    new = select(first, record())
     assert list(new) == ["2026-12/5.png"]
     merged = {pid: file.sha256 for pid, file in new.items()}
     # The same batch folder grows, and a batch that sorts first arrives later.
     later = on_disk(tmp_path, {"2026-12/0.png": b"zero", "2025-01/1.png": b"one"})
-    new = select_new_files(first | later, record(**merged))
+    new = select(first | later, record(**merged))
     assert sorted(new) == ["2025-01/1.png", "2026-12/0.png"]
 
 
 def test_the_same_content_twice_is_merged_once(tmp_path):
     handles = on_disk(tmp_path, {"a/x.npz": b"same", "b/x.npz": b"same"})
-    assert list(select_new_files(handles, record())) == ["a/x.npz"]
+    assert list(select(handles, record())) == ["a/x.npz"]
     merged = {"a/x.npz": IncomingFile(tmp_path / "a/x.npz").content_sha256()}
     with pytest.raises(NothingToRetrain, match=r"since data version V1: nothing"):
-        select_new_files(handles, record(**merged))
+        select(handles, record(**merged))
 
 
 def test_a_merged_file_that_changed_is_refused_by_name(tmp_path):
     handles = on_disk(tmp_path, {"a/x.npz": b"new content"})
     with pytest.raises(InputDataError, match=r"incoming/a/x.npz: changed since data"):
-        select_new_files(handles, record(**{"a/x.npz": "0" * 64}))
+        select(handles, record(**{"a/x.npz": "0" * 64}))
+
+
+@pytest.mark.parametrize(
+    ("aliases", "trained_by", "retrains"),
+    [
+        ({"champion": "1"}, "1", False),  # the committed data has its model
+        ({"champion": "1", "challenger": "2"}, "2", False),
+        ({"champion": "1"}, "2", True),  # v2's run died before its alias moved
+        ({}, None, True),  # no champion yet (a first run killed before it)
+        ({"champion": "1"}, None, False),  # ingested data, its first model chosen
+    ],
+)
+def test_committed_data_without_a_chosen_model_is_trained_on_again(
+    tmp_path, aliases, trained_by, retrains
+):
+    handles = on_disk(tmp_path, {"a/x.npz": b"merged"})
+    merged = {"a/x.npz": IncomingFile(tmp_path / "a/x.npz").content_sha256()}
+    data_version = {**record(**merged), "model_version": trained_by}
+    if retrains:
+        assert select(handles, data_version, aliases) == {}
+    else:
+        with pytest.raises(NothingToRetrain):
+            select(handles, data_version, aliases)
 
 
 def decide(challenger: float, champion: float | None, margin: float):

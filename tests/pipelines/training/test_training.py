@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from kedro.io import Version
+from kedro.io import AbstractDataset, DatasetError, Version
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import cli_env, kedro_cli, typed_params, written_files
@@ -73,6 +74,54 @@ def test_trains_and_saves_a_versioned_keras_model(train, data_root):
     assert not (data_root / "data/06_models/checkpoints").exists() or not any(
         (data_root / "data/06_models/checkpoints").iterdir()
     )
+
+
+class FullDiskModelDataset(AbstractDataset):
+    """A model store that fails at the final save, as a full disk or a lost
+    object store does."""
+
+    def __init__(self, **_: object) -> None:
+        pass
+
+    def load(self):
+        raise DatasetError("nothing saved")
+
+    def save(self, data) -> None:
+        raise OSError(28, "No space left on device")
+
+    def _describe(self) -> dict:
+        return {}
+
+
+def test_a_failed_final_save_keeps_the_finished_training(
+    train, make_catalog, run_pipeline, data_root, caplog
+):
+    checkpoints = data_root / "data/06_models/checkpoints"
+    failing = {"type": f"{__name__}.FullDiskModelDataset"}
+    with pytest.raises(DatasetError, match="No space left on device"):
+        run_pipeline(
+            data_ingestion.create_pipeline() + training.create_pipeline(),
+            make_catalog(vae_model=failing),
+            {
+                "data_ingestion": typed_params(IngestionParams, "data_ingestion"),
+                "training": typed_params(
+                    TrainingParams,
+                    "training",
+                    epochs=3,
+                    checkpoint_dir=str(checkpoints),
+                ),
+            },
+        )
+    assert len(list(checkpoints.glob("*/finished.keras"))) == 1
+
+    caplog.set_level(logging.INFO)
+    caplog.clear()
+    catalog = train()  # the same command again: ingests again, same content
+    assert "finished in an earlier run whose model was not saved" in caplog.text
+    assert "epoch 1/" not in caplog.text  # not trained again
+    assert catalog.load("training_history")["epoch"] == [1, 2, 3]
+    assert catalog.load("vae_model").image_shape == (8, 8, 1)
+    assert not any(checkpoints.iterdir())  # released once the model was saved
 
 
 def test_same_seed_same_weights(train):

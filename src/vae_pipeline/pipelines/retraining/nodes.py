@@ -48,7 +48,10 @@ INCOMING = "data/01_raw/incoming"
 
 
 def select_new_files(
-    incoming: dict[str, Callable[[], IncomingFile]], data_version: dict[str, Any]
+    incoming: dict[str, Callable[[], IncomingFile]],
+    data_version: dict[str, Any],
+    current_aliases: dict[str, str],
+    registration: RegistrationParams,
 ) -> dict[str, IncomingFile]:
     """The incoming files whose content the latest data version has not merged.
 
@@ -56,18 +59,28 @@ def select_new_files(
     have any name, may get more files later, and a rerun after a failure or a
     kill merges each file exactly once.
 
+    With no new files there is still something to do when the committed data has
+    no chosen model: no champion yet (a first run killed before its alias
+    moved), or the latest data version's model holds no alias (its run was killed
+    between the data commit and the alias move, and the clean-up of killed runs
+    deleted the version). Then the challenger trains on the committed data as
+    it is.
+
     Args:
         incoming: Lazy handles of every file under ``data/01_raw/incoming``, by
             partition id (``<batch>/<path>``), from PartitionedDataset.
         data_version: The latest committed data version record.
+        current_aliases: The registered model's aliases, ``{alias: version}``.
+        registration: Registration parameters (the champion alias).
 
     Returns:
-        The new files by partition id, with their content hashes.
+        The new files by partition id, with their content hashes (empty when
+        the committed data is trained on again).
 
     Raises:
         InputDataError: A file that was merged changed since (new data goes in
             new files).
-        NothingToRetrain: No new files.
+        NothingToRetrain: No new files, and the committed data has its model.
     """
     merged: dict[str, str] = data_version.get("incoming", {})
     seen = {digest: partition_id for partition_id, digest in merged.items()}
@@ -94,7 +107,23 @@ def select_new_files(
             continue
         seen[digest] = partition_id
         new[partition_id] = IncomingFile(file.path, sha256=digest)
-    if not new:
+    if new:
+        return new
+    trained_by = data_version.get("model_version")
+    if registration.champion_alias not in current_aliases:
+        logger.info(
+            "No new files, and no @%s: training on data version %s",
+            registration.champion_alias,
+            data_version["version"],
+        )
+    elif trained_by is not None and str(trained_by) not in current_aliases.values():
+        logger.info(
+            "No new files; data version %s was committed by a run that died before "
+            "promoting its model (version %s, deleted): training on it again",
+            data_version["version"],
+            trained_by,
+        )
+    else:
         raise NothingToRetrain(
             f"no new files in {INCOMING} since data version "
             f"{data_version['version']}: nothing to do"
@@ -130,7 +159,8 @@ def collect_incoming_sources(
             image_folder=params.image_folder,
             numeric_labels=True,
         )
-    logger.info("New data: %s", ", ".join(sources))
+    if sources:
+        logger.info("New data: %s", ", ".join(sources))
     return sources
 
 
@@ -275,7 +305,13 @@ def retrain_vae(
         "Training the challenger %s",
         f"from champion version {champion.version}" if initial else "from scratch",
     )
-    return train_vae(train_split, validation_split, training, initial_model=initial)
+    return train_vae(
+        train_split,
+        validation_split,
+        training,
+        initial_model=initial,
+        keep_until_released=True,
+    )
 
 
 def score_champion(
@@ -372,12 +408,6 @@ def commit_merged_data(
     version = current_data_version["version"]
     merged = dict(current_data_version.get("incoming", {}))
     merged |= {partition_id: file.sha256 for partition_id, file in new_files.items()}
-    logger.info(
-        "Data version %s committed on top of %s: %d new files merged",
-        train_split.version,
-        version,
-        len(new_files),
-    )
     return {
         "parent": version,
         "splits": {

@@ -33,7 +33,12 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=select_new_files,
-                inputs=["incoming_files", "current_data_version"],
+                inputs=[
+                    "incoming_files",
+                    "current_data_version",
+                    "current_model_aliases",
+                    "params:registration",
+                ],
                 outputs="new_incoming_files",
                 name="select_new_files_node",
             ),
@@ -125,7 +130,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ]
     )
-    tracking = training.create_pipeline().only_nodes("track_training_metrics_node")
+    tracking = Pipeline(
+        [
+            training.create_pipeline().only_nodes("track_training_metrics_node"),
+            training.release_checkpoint_node(),
+        ]
+    )
     return Pipeline(
         ingest + tracking + evaluation.create_pipeline() + promote,
         tags=["retraining"],

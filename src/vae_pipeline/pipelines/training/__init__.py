@@ -1,5 +1,8 @@
 """Training pipeline."""
 
-from vae_pipeline.pipelines.training.pipeline import create_pipeline
+from vae_pipeline.pipelines.training.pipeline import (
+    create_pipeline,
+    release_checkpoint_node,
+)
 
-__all__ = ["create_pipeline"]
+__all__ = ["create_pipeline", "release_checkpoint_node"]

@@ -42,6 +42,10 @@ logger = logging.getLogger(__name__)
 HISTORY_FILE = "history.csv"
 LOCK_FILE = "lock"
 BACKUP_FOLDER = "backup"
+# A finished training's model, kept in its checkpoint folder until the model is
+# saved (release_checkpoint): a failed save (a full disk, object storage gone)
+# does not throw the training away; the same command picks it up.
+FINISHED_MODEL = "finished.keras"
 
 
 def shard_files(split: ShardedArrays) -> ShardFiles:
@@ -227,6 +231,7 @@ def train_vae(
     params: TrainingParams,
     *,
     initial_model: VAE | None = None,
+    keep_until_released: bool = False,
 ) -> tuple[VAE, dict[str, list[float]]]:
     """Train a VAE on the training split, validated on the validation split.
 
@@ -236,8 +241,10 @@ def train_vae(
     a new version), and any other configuration starts afresh. A run holds a lock
     on that folder, so a second run of the same configuration at once fails
     instead of sharing its checkpoint. The checkpoint is deleted once training
-    ends, and so are those that killed runs left and nobody resumed for
-    ``checkpoint_retention_days``.
+    ends (with ``keep_until_released``, the finished model stays in it until
+    :func:`release_checkpoint` runs after the model is saved, and the same
+    command uses it instead of training again), and so are those that killed
+    runs left and nobody resumed for ``checkpoint_retention_days``.
 
     Args:
         train_split: Training images.
@@ -245,6 +252,8 @@ def train_vae(
         params: Training parameters.
         initial_model: A trained VAE of the same architecture to start from (warm
             start); None starts from a fresh initialisation.
+        keep_until_released: Keep the finished model in the checkpoint folder
+            (the pipelines' training nodes, whose model Kedro saves next).
 
     Returns:
         The trained model (best validation weights) and its per-epoch history.
@@ -282,6 +291,7 @@ def train_vae(
                 initial_model,
                 strategy,
                 is_chief=role.is_chief,
+                keep_finished=keep_until_released and role.is_chief,
             )
         if role.is_chief:
             _remove_abandoned_checkpoints(
@@ -334,8 +344,17 @@ def _train(  # noqa: PLR0913
     strategy: tf.distribute.Strategy,
     *,
     is_chief: bool,
+    keep_finished: bool,
 ) -> tuple[VAE, dict[str, list[float]]]:
     """:func:`train_vae`'s work, under the lock of its checkpoint folder."""
+    finished = run_dir / FINISHED_MODEL
+    if finished.exists():
+        logger.info(
+            "Training of this configuration finished in an earlier run whose model "
+            "was not saved: using its model from %s",
+            run_dir,
+        )
+        return keras.saving.load_model(finished), _read_history(run_dir / HISTORY_FILE)
     jit_compile = xla_in_effect(params, strategy)
     if backup_dir.exists():
         logger.info("Resuming training from the checkpoint in %s", backup_dir.parent)
@@ -411,15 +430,53 @@ def _train(  # noqa: PLR0913
         verbose=0,
     )
     history = _read_history(run_dir / HISTORY_FILE)
-    shutil.rmtree(run_dir, ignore_errors=True)
     for name in ("loss", "val_loss"):
         for epoch, value in zip(history["epoch"], history.get(name, []), strict=False):
             if not math.isfinite(value):
+                shutil.rmtree(run_dir, ignore_errors=True)
                 raise TrainingError(
                     f"training diverged: {name} became {value} at epoch {epoch}; "
                     "no model saved (try a lower training.learning_rate)"
                 )
+    if keep_finished:
+        model.save(finished)  # local disk, beside the checkpoint it replaces
+        shutil.rmtree(backup_dir, ignore_errors=True)
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
     return model, history
+
+
+def train_model(
+    train_split: ShardedArrays,
+    validation_split: ShardedArrays,
+    params: TrainingParams,
+) -> tuple[VAE, dict[str, list[float]]]:
+    """The training node: :func:`train_vae`, whose finished model stays in its
+    checkpoint folder until :func:`release_checkpoint` runs, once Kedro has
+    saved ``vae_model``."""
+    return train_vae(train_split, validation_split, params, keep_until_released=True)
+
+
+def release_checkpoint(
+    vae_model: VAE,
+    train_split: ShardedArrays,
+    validation_split: ShardedArrays,
+    params: TrainingParams,
+) -> None:
+    """Remove the checkpoint folder of the training of ``vae_model``, which Kedro
+    has saved by now (the node takes the saved model as input to run after it).
+
+    Args:
+        vae_model: The saved model (only its being saved matters).
+        train_split: Its training images.
+        validation_split: Its validation images.
+        params: Training parameters (with the data, the checkpoint's name).
+    """
+    del vae_model
+    run_dir = Path(params.checkpoint_dir) / run_fingerprint(
+        params, train_split, validation_split
+    )
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def metric_histories(

@@ -6,8 +6,20 @@ from kedro.pipeline import Node, Pipeline
 
 from vae_pipeline.pipelines.training.nodes import (
     metric_histories,
-    train_vae,
+    release_checkpoint,
+    train_model,
 )
+
+
+def release_checkpoint_node() -> Node:
+    """Remove the training checkpoint once ``vae_model`` is saved (shared with
+    retraining)."""
+    return Node(
+        func=release_checkpoint,
+        inputs=["vae_model", "train_split", "validation_split", "params:training"],
+        outputs=None,
+        name="release_checkpoint_node",
+    )
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -21,11 +33,12 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(
-                func=train_vae,
+                func=train_model,
                 inputs=["train_split", "validation_split", "params:training"],
                 outputs=["vae_model", "training_history"],
                 name="train_vae_node",
             ),
+            release_checkpoint_node(),
             Node(
                 func=metric_histories,
                 inputs="training_history",
