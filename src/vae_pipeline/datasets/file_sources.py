@@ -36,6 +36,13 @@ class ImageFolderOptions(Protocol):
     skip_invalid: bool
 
 
+class NPZArrayNames(Protocol):
+    """The arrays of NPZ archives (``data_ingestion.npz``)."""
+
+    images: str
+    labels: str
+
+
 class NumericLabels(ImageSource):
     """An image folder's class indices turned back into its numeric folder names."""
 
@@ -74,6 +81,7 @@ def file_sources(
     where: str,
     prefix: str,
     image_folder: ImageFolderOptions,
+    npz: NPZArrayNames,
     numeric_labels: bool,
 ) -> dict[str, ImageSource]:
     """The image sources a set of files holds: one per NPZ archive or IDX images
@@ -85,6 +93,7 @@ def file_sources(
         prefix: Put before each source's name (``<prefix>/<file>``).
         image_folder: How image files are decoded (``image_size``,
             ``color_mode``, ``skip_invalid``).
+        npz: The names of the images and labels arrays in NPZ archives.
         numeric_labels: Image files in class folders must be named by their
             numeric label (to join numerically labelled data); False ignores
             the folders.
@@ -103,7 +112,9 @@ def file_sources(
     for name, file in sorted(files.items()):
         suffix = PurePosixPath(name).suffix.lower()
         if suffix == ".npz":
-            sources[f"{prefix}/{name}"] = NPZSource(file.path)
+            sources[f"{prefix}/{name}"] = NPZSource(
+                file.path, images_key=npz.images, labels_key=npz.labels
+            )
         elif _IDX_IMAGES.search(name):
             labels_name = _IDX_IMAGES.sub(
                 lambda match: f"labels-idx1-ubyte{match.group(1) or ''}", name

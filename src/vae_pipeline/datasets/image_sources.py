@@ -427,7 +427,8 @@ class GivenSplitsSource(ImageSource):
 
 
 class NPZSource(ImageSource):
-    """A NumPy archive with ``x`` of shape (N, H, W) or (N, H, W, C), optional ``y``.
+    """A NumPy archive with images of shape (N, H, W) or (N, H, W, C) and optional
+    labels (N,), in the arrays ``images_key`` and ``labels_key`` (``x``, ``y``).
 
     ``x`` is streamed row block by row block from inside the archive, so neither a
     compressed nor an uncompressed archive is ever loaded whole.
@@ -435,8 +436,16 @@ class NPZSource(ImageSource):
 
     kind = "npz"
 
-    def __init__(self, path: str | os.PathLike[str] | StoredFile) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | StoredFile,
+        *,
+        images_key: str = "x",
+        labels_key: str = "y",
+    ) -> None:
         self.path = StoredFile.of(path)
+        self.images_key = images_key
+        self.labels_key = labels_key
 
     @property
     def description(self) -> str:
@@ -492,51 +501,55 @@ class NPZSource(ImageSource):
             )
 
     def _labels(self, archive: zipfile.ZipFile, num_images: int) -> np.ndarray:
-        with archive.open("y.npy") as member:
-            shape, dtype = self._read_header(member, "y")
+        y = self.labels_key
+        with archive.open(f"{y}.npy") as member:
+            shape, dtype = self._read_header(member, y)
             if len(shape) != 1:
                 raise InputDataError(
-                    f"{self.path}: 'y' must be one-dimensional, got {shape}"
+                    f"{self.path}: '{y}' must be one-dimensional, got {shape}"
                 )
             if shape[0] != num_images:
                 raise InputDataError(
-                    f"{self.path}: 'y' has {shape[0]} labels for {num_images} images"
+                    f"{self.path}: '{y}' has {shape[0]} labels for {num_images} images"
                 )
-            self._check_holds(archive, "y", member.tell(), shape[0] * dtype.itemsize)
-        with archive.open("y.npy") as member:
+            self._check_holds(archive, y, member.tell(), shape[0] * dtype.itemsize)
+        with archive.open(f"{y}.npy") as member:
             return np.lib.format.read_array(member, allow_pickle=False)
 
     def iter_chunks(self, chunk_size: int) -> Iterator[ImageChunk]:
+        x = self.images_key
         with self._open() as archive:
             names = set(archive.namelist())
-            if "x.npy" not in names:
+            if f"{x}.npy" not in names:
                 raise InputDataError(
-                    f"{self.path}: archive has no array 'x' (found "
-                    f"{sorted(n.removesuffix('.npy') for n in names)})"
+                    f"{self.path}: archive has no array '{x}' (found "
+                    f"{sorted(n.removesuffix('.npy') for n in names)}; "
+                    "data_ingestion.npz names the arrays)"
                 )
-            with archive.open("x.npy") as member:
-                shape, dtype = self._read_header(member, "x")
+            with archive.open(f"{x}.npy") as member:
+                shape, dtype = self._read_header(member, x)
                 if len(shape) not in (3, 4):
                     raise InputDataError(
-                        f"{self.path}: 'x' must have shape (N, H, W) or (N, H, W, C), "
-                        f"got {shape}"
+                        f"{self.path}: '{x}' must have shape (N, H, W) or "
+                        f"(N, H, W, C), got {shape}"
                     )
                 if shape[0] == 0:
-                    raise InputDataError(f"{self.path}: 'x' holds no images")
+                    raise InputDataError(f"{self.path}: '{x}' holds no images")
                 item_bytes = check_image_shape(
-                    shape, dtype.itemsize, f"{self.path} 'x'"
+                    shape, dtype.itemsize, f"{self.path} '{x}'"
                 )
-                self._check_holds(archive, "x", member.tell(), shape[0] * item_bytes)
+                self._check_holds(archive, x, member.tell(), shape[0] * item_bytes)
                 # Labels are checked against x and the archive before they are
                 # loaded: memory never follows a header that promises more than
                 # the file holds.
-                labels = self._labels(archive, shape[0]) if "y.npy" in names else None
+                has_labels = f"{self.labels_key}.npy" in names
+                labels = self._labels(archive, shape[0]) if has_labels else None
                 per_read = images_per_read(item_bytes, chunk_size)
                 for start in range(0, shape[0], per_read):
                     count = min(per_read, shape[0] - start)
                     data = _read_exact(member, count * item_bytes, self.path)
                     if len(data) != count * item_bytes:
-                        raise InputDataError(f"{self.path}: array 'x' is truncated")
+                        raise InputDataError(f"{self.path}: array '{x}' is truncated")
                     images = np.frombuffer(data, dtype=dtype).reshape(
                         (count, *shape[1:])
                     )

@@ -180,6 +180,57 @@ def test_label_names_name_the_classes_of_an_npz_source(
     assert outputs["ingestion_summary"]["labels"]["label_names"] == ["even", "odd"]
 
 
+def test_npz_array_names_are_parameters(make_catalog, run_pipeline, tmp_path):
+    images = RNG.random((40, 4, 4)).astype(np.float32)
+    np.savez(tmp_path / "data.npz", images=images, classes=np.arange(40) % 2)
+    outputs = ingest(
+        make_catalog,
+        run_pipeline,
+        catalog_overrides=npz_catalog(tmp_path / "data.npz"),
+        source="npz",
+        npz={"images": "images", "labels": "classes"},
+    )
+    assert outputs["train_split"].has_labels
+    assert outputs["ingestion_summary"]["num_images"] == 40
+
+
+def test_integers_of_another_scale_are_refused_or_scaled_by_pixel_max(
+    make_catalog, run_pipeline, tmp_path
+):
+    """0-16 digits divided by 255 would be near black: refused, unless
+    ``pixel_max`` declares their scale."""
+    x = RNG.integers(0, 17, size=(40, 4, 4), dtype=np.uint8)
+    x[0, 0, 0] = 16
+    np.savez(tmp_path / "data.npz", x=x)
+    overrides = npz_catalog(tmp_path / "data.npz")
+    with pytest.raises(
+        InputDataError,
+        match=r"data.npz: integer pixels reach only 16, far below 255: set "
+        r"data_ingestion.pixel_max",
+    ):
+        ingest(make_catalog, run_pipeline, catalog_overrides=overrides, source="npz")
+    outputs = ingest(
+        make_catalog,
+        run_pipeline,
+        catalog_overrides=overrides,
+        source="npz",
+        pixel_max=16,
+    )
+    images, _ = all_images(outputs)
+    assert images.max() == 1.0
+    np.testing.assert_allclose(
+        np.sort(images.reshape(-1)), np.sort(x.reshape(-1) / np.float32(16))
+    )
+    with pytest.raises(InputDataError, match=r"must lie in \[0, 8\] \(data_ingestion"):
+        ingest(
+            make_catalog,
+            run_pipeline,
+            catalog_overrides=overrides,
+            source="npz",
+            pixel_max=8,
+        )
+
+
 def _folder_catalog(folder: Path) -> dict:
     return {
         "raw_image_folder": {

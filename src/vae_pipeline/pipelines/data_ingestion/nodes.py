@@ -24,6 +24,7 @@ from vae_pipeline.datasets.image_sources import (
     IDXSource,
     ImageFolderSource,
     ImageSource,
+    NPZSource,
 )
 from vae_pipeline.errors import InputDataError
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
@@ -32,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
 _UINT8_MAX = 255
+# Integer pixels whose maximum is below this, with no data_ingestion.pixel_max,
+# are refused rather than divided by 255 (see _check_pixel_range).
+_DARKEST_8_BIT_MAX = 128
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class SplitStream:
     binarize: str
     binarize_threshold: float
     seed: int
+    pixel_max: int | None = None
 
     @property
     def num_examples(self) -> int:
@@ -75,7 +80,7 @@ class SplitStream:
             lo, hi = np.searchsorted(self.indices, [offset, offset + count])
             selected = self.indices[lo:hi] - offset
             if len(selected) > 0:
-                images = scale_images(chunk.images[selected])
+                images = scale_images(chunk.images[selected], self.pixel_max)
                 if self.binarize == "threshold":
                     images = (images > self.binarize_threshold).astype(np.float32)
                 elif self.binarize == "bernoulli":
@@ -117,17 +122,20 @@ def pixel_uniforms(
     return uniforms.reshape((len(image_indices), *image_shape))
 
 
-def scale_images(images: np.ndarray) -> np.ndarray:
-    """Scale raw pixels to float32 in [0, 1]: integers divide by 255, floats stay.
+def scale_images(images: np.ndarray, pixel_max: int | None = None) -> np.ndarray:
+    """Scale raw pixels to float32 in [0, 1]: integers divide by ``pixel_max``
+    (255 when None), booleans are 0 and 1, floats stay.
 
     Args:
-        images: Raw pixels, integers in [0, 255] or floats in [0, 1].
+        images: Raw pixels: integers in [0, pixel_max], booleans, or floats in
+            [0, 1].
+        pixel_max: The integer pixels' maximum (``data_ingestion.pixel_max``).
 
     Returns:
         The pixels as float32 in [0, 1].
     """
-    if images.dtype.kind in "uib":
-        return images.astype(np.float32) / np.float32(_UINT8_MAX)
+    if images.dtype.kind in "ui":
+        return images.astype(np.float32) / np.float32(pixel_max or _UINT8_MAX)
     return images.astype(np.float32)
 
 
@@ -138,7 +146,7 @@ def select_source(
     idx_images: IDXFile,
     idx_labels: IDXFile,
     idx_splits: GivenSplitsSource,
-    npz: ImageSource,
+    npz: NPZSource,
     image_folder: Mapping[str, Callable[[], Any]],
     keras: ImageSource,
 ) -> ImageSource:
@@ -171,17 +179,22 @@ def select_source(
             color_mode=folder.color_mode,
             skip_invalid=folder.skip_invalid,
         )
-    return {"digits": digits, "npz": npz, "keras": keras}[params.source]
+    if params.source == "npz":
+        return NPZSource(
+            npz.path, images_key=params.npz.images, labels_key=params.npz.labels
+        )
+    return {"digits": digits, "keras": keras}[params.source]
 
 
-def _check_pixels(images: np.ndarray, description: str) -> None:
+def _check_pixels(images: np.ndarray, description: str, pixel_max: int | None) -> None:
     kind = images.dtype.kind
     if kind in "ui":
         low, high = int(images.min()), int(images.max())
-        if low < 0 or high > _UINT8_MAX:
+        if low < 0 or high > (pixel_max or _UINT8_MAX):
+            declared = "" if pixel_max is None else " (data_ingestion.pixel_max)"
             raise InputDataError(
-                f"{description}: integer pixel values must lie in [0, 255], "
-                f"found [{low}, {high}]"
+                f"{description}: integer pixel values must lie in "
+                f"[0, {pixel_max or _UINT8_MAX}]{declared}, found [{low}, {high}]"
             )
     elif kind == "f":
         bad = int(np.count_nonzero(~np.isfinite(images)))
@@ -195,6 +208,23 @@ def _check_pixels(images: np.ndarray, description: str) -> None:
             )
     elif kind != "b":
         raise InputDataError(f"{description}: unsupported pixel type {images.dtype}")
+
+
+def _check_pixel_range(
+    source: ImageSource, dtype: np.dtype, high: int, pixel_max: int | None
+) -> None:
+    """Integer arrays far below 255 are another scale (0-16 digits, 0/1 masks),
+    not dark images: dividing them by 255 would squash them to near black. (Image
+    files are 8-bit by their format: a dark one is dark.)"""
+    if source.kind == "image_folder" or dtype.kind not in "ui":
+        return
+    description = source.description
+    if pixel_max is None and high < _DARKEST_8_BIT_MAX:
+        raise InputDataError(
+            f"{description}: integer pixels reach only {high}, far below 255: set "
+            f"data_ingestion.pixel_max to their scale's maximum (e.g. {high}), or "
+            "to 255 if they are 8-bit images this dark"
+        )
 
 
 def profile_source(source: ImageSource, params: IngestionParams) -> SourceProfile:
@@ -219,6 +249,7 @@ def profile_source(source: ImageSource, params: IngestionParams) -> SourceProfil
     raw_dtype: np.dtype | None = None
     label_chunks: list[np.ndarray] = []
     has_labels: bool | None = None
+    highest = 0
     for chunk in source.iter_chunks(params.chunk_size):
         images = chunk.images
         if image_shape is None:
@@ -229,7 +260,9 @@ def profile_source(source: ImageSource, params: IngestionParams) -> SourceProfil
                 f"{source.description}: images change from {image_shape} "
                 f"{raw_dtype} to {images.shape[1:]} {images.dtype} at image {count}"
             )
-        _check_pixels(images, source.description)
+        _check_pixels(images, source.description, params.pixel_max)
+        if images.dtype.kind in "ui":
+            highest = max(highest, int(images.max()))
         digest.update(np.ascontiguousarray(images).tobytes())
         if has_labels:
             if chunk.labels.dtype.kind not in "ui":
@@ -243,6 +276,7 @@ def profile_source(source: ImageSource, params: IngestionParams) -> SourceProfil
         count += len(images)
     if count == 0 or image_shape is None:
         raise InputDataError(f"{source.description}: input holds no images")
+    _check_pixel_range(source, raw_dtype, highest, params.pixel_max)
     labels = np.concatenate(label_chunks) if has_labels else None
     label_names = _label_names(source, labels, params)
     skipped = source.skipped
@@ -371,6 +405,7 @@ def split_stream(
         binarize=params.binarize,
         binarize_threshold=params.binarize_threshold,
         seed=params.split.seed,
+        pixel_max=params.pixel_max,
     )
 
 

@@ -46,6 +46,13 @@ class ImageFolderParams(StrictParams):
     skip_invalid: bool
 
 
+class NPZArrayNames(StrictParams):
+    """The names of the arrays in NPZ archives (``np.savez(x=..., y=...)``)."""
+
+    images: str = Field(min_length=1)
+    labels: str = Field(min_length=1, description="optional in each archive")
+
+
 class IngestionParams(StrictParams):
     """Parameters under ``data_ingestion`` in ``parameters_data_ingestion.yml``."""
 
@@ -55,6 +62,10 @@ class IngestionParams(StrictParams):
         description="class names by label (0, 1, ...) for sources without them",
     )
     image_folder: ImageFolderParams
+    npz: NPZArrayNames
+    pixel_max: PositiveInt | None = Field(
+        description="integer pixels' maximum (16 for 0-16 data); null: 255"
+    )
     binarize: Literal["none", "threshold", "bernoulli"]
     binarize_threshold: float = Field(gt=0, lt=1)
     chunk_size: PositiveInt

@@ -157,6 +157,7 @@ def collect_incoming_sources(
             where=f"{INCOMING}/{batch}",
             prefix=batch,
             image_folder=params.image_folder,
+            npz=params.npz,
             numeric_labels=True,
         )
     if sources:
@@ -300,6 +301,7 @@ def retrain_vae(
     Returns:
         The challenger and its per-epoch history.
     """
+    champion.check_takes(train_split.image_shape, what="the training data")
     initial = champion.model if params.warm_start else None
     logger.info(
         "Training the challenger %s",
@@ -324,8 +326,9 @@ def score_champion(
         ``version`` and ``negative_elbo`` (nats per image); both None when there
         is no champion yet.
     """
-    if champion.model is None:
+    if champion.version is None:
         return {"version": None, "negative_elbo": None}
+    champion.check_takes(test_split.image_shape, what="the test split")
     summary = summarize_latents(
         champion.model,
         test_split.images(),

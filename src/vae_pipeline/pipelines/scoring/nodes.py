@@ -65,6 +65,7 @@ def collect_scoring_sources(
         where=SCORING,
         prefix=SCORING,
         image_folder=ingestion.image_folder,
+        npz=ingestion.npz,
         numeric_labels=False,
     )
     logger.info("Scoring %s", ", ".join(sources))

@@ -36,6 +36,7 @@ from vae_pipeline.models.callbacks import (
 )
 from vae_pipeline.models.data import ShardFiles, evaluation_dataset, training_dataset
 from vae_pipeline.pipelines.training.params import TrainingParams
+from vae_pipeline.tracking.champion import Champion
 
 logger = logging.getLogger(__name__)
 
@@ -450,10 +451,19 @@ def train_model(
     train_split: ShardedArrays,
     validation_split: ShardedArrays,
     params: TrainingParams,
+    champion: Champion,
 ) -> tuple[VAE, dict[str, list[float]]]:
     """The training node: :func:`train_vae`, whose finished model stays in its
     checkpoint folder until :func:`release_checkpoint` runs, once Kedro has
-    saved ``vae_model``."""
+    saved ``vae_model``.
+
+    The model becomes a version of the registered model whose champion is
+    ``champion``; data of another image shape is refused before training.
+
+    Raises:
+        InputDataError: The champion takes images of another shape.
+    """
+    champion.check_takes(train_split.image_shape, what="the training data")
     return train_vae(train_split, validation_split, params, keep_until_released=True)
 
 

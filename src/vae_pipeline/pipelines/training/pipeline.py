@@ -34,7 +34,12 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=train_model,
-                inputs=["train_split", "validation_split", "params:training"],
+                inputs=[
+                    "train_split",
+                    "validation_split",
+                    "params:training",
+                    "champion_model",
+                ],
                 outputs=["vae_model", "training_history"],
                 name="train_vae_node",
             ),
