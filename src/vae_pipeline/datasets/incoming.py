@@ -10,6 +10,7 @@ or their order, so batch folders may have any name and may grow.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -47,15 +48,29 @@ class IncomingFile:
             return image
 
 
-def batch_of(partition_id: str) -> str:
-    """The batch (first folder) of an incoming partition id."""
+def batch_of(partition_id: str, *, folder: str = "data/01_raw/incoming") -> str:
+    """The batch (first folder) of an incoming partition id under ``folder``."""
     parts = PurePosixPath(partition_id).parts
     if len(parts) < 2:  # noqa: PLR2004
         raise InputDataError(
-            f"data/01_raw/incoming/{partition_id}: new data goes in a batch folder, "
-            "data/01_raw/incoming/<batch>/..."
+            f"{folder}/{partition_id}: new data goes in a batch folder, "
+            f"{folder}/<batch>/..."
         )
     return parts[0]
+
+
+def partition_folder(
+    partitions: Mapping[str, Callable[[], IncomingFile]] | Mapping[str, IncomingFile],
+    *,
+    default: str,
+) -> str:
+    """The folder or URL that PartitionedDataset's partitions are in, as the
+    catalog set it (an environment's data root, a bucket), for messages;
+    ``default`` when it holds nothing."""
+    for partition_id, handle in partitions.items():
+        file = handle if isinstance(handle, IncomingFile) else handle()
+        return str(file.path)[: -len(partition_id) - 1]
+    return default
 
 
 def is_hidden(partition_id: str) -> bool:

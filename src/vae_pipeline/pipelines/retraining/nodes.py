@@ -24,7 +24,12 @@ from vae_pipeline.datasets import ShardedArrays
 from vae_pipeline.datasets.data_version import split_entry
 from vae_pipeline.datasets.file_sources import file_sources
 from vae_pipeline.datasets.image_sources import ImageSource
-from vae_pipeline.datasets.incoming import IncomingFile, batch_of, is_hidden
+from vae_pipeline.datasets.incoming import (
+    IncomingFile,
+    batch_of,
+    is_hidden,
+    partition_folder,
+)
 from vae_pipeline.datasets.sharded_array_dataset import label_names_of
 from vae_pipeline.errors import InputDataError, NothingToRetrain
 from vae_pipeline.models import VAE
@@ -85,22 +90,23 @@ def select_new_files(
     merged: dict[str, str] = data_version.get("incoming", {})
     seen = {digest: partition_id for partition_id, digest in merged.items()}
     new: dict[str, IncomingFile] = {}
+    folder = partition_folder(incoming, default=INCOMING)
     for partition_id, load in sorted(incoming.items()):
         if is_hidden(partition_id):
             continue
-        batch_of(partition_id)  # a file directly under incoming/ is an error
+        batch_of(partition_id, folder=folder)  # a file directly in it is an error
         file = load()
         digest = file.content_sha256()
         if partition_id in merged and merged[partition_id] != digest:
             raise InputDataError(
-                f"{INCOMING}/{partition_id}: changed since data version "
+                f"{folder}/{partition_id}: changed since data version "
                 f"{data_version['version']} merged it; new data goes in new files"
             )
         if digest in seen:
             if seen[digest] != partition_id:
                 logger.info(
                     "%s/%s: the same content as %s, merged once only",
-                    INCOMING,
+                    folder,
                     partition_id,
                     seen[digest],
                 )
@@ -125,7 +131,7 @@ def select_new_files(
         )
     else:
         raise NothingToRetrain(
-            f"no new files in {INCOMING} since data version "
+            f"no new files in {folder} since data version "
             f"{data_version['version']}: nothing to do"
         )
     return new
@@ -147,14 +153,15 @@ def collect_incoming_sources(
         InputDataError: A file that is not data.
     """
     batches: dict[str, dict[str, IncomingFile]] = defaultdict(dict)
+    folder = partition_folder(files, default=INCOMING)
     for partition_id, file in files.items():
-        batch = batch_of(partition_id)
+        batch = batch_of(partition_id, folder=folder)
         batches[batch][partition_id[len(batch) + 1 :]] = file
     sources: dict[str, ImageSource] = {}
     for batch, batch_files in sorted(batches.items()):
         sources |= file_sources(
             batch_files,
-            where=f"{INCOMING}/{batch}",
+            where=f"{folder}/{batch}",
             prefix=batch,
             image_folder=params.image_folder,
             npz=params.npz,
@@ -187,7 +194,7 @@ def validate_incoming_sources(
     profiles = {}
     for name, source in sources.items():
         profile = profile_source(source, params)
-        where = f"{INCOMING}/{name}"
+        where = source.description
         if profile.image_shape != current_train_split.image_shape:
             raise InputDataError(
                 f"{where}: images are {'x'.join(map(str, profile.image_shape))}, "

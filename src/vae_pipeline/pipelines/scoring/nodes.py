@@ -22,7 +22,7 @@ from vae_pipeline import plotting
 from vae_pipeline.datasets import ShardedArrays
 from vae_pipeline.datasets.file_sources import file_sources
 from vae_pipeline.datasets.image_sources import ImageSource
-from vae_pipeline.datasets.incoming import IncomingFile, is_hidden
+from vae_pipeline.datasets.incoming import IncomingFile, is_hidden, partition_folder
 from vae_pipeline.errors import InputDataError
 from vae_pipeline.pipelines.data_ingestion.nodes import (
     SourceProfile,
@@ -53,16 +53,17 @@ def collect_scoring_sources(
     Raises:
         InputDataError: No file to score, or a file that is not image data.
     """
+    folder = partition_folder(files, default=SCORING)
     handles = {
         path: load() for path, load in sorted(files.items()) if not is_hidden(path)
     }
     if not handles:
         raise InputDataError(
-            f"{SCORING}: no files to score (put NPZ, IDX or image files there)"
+            f"{folder}: no files to score (put NPZ, IDX or image files there)"
         )
     sources = file_sources(
         handles,
-        where=SCORING,
+        where=folder,
         prefix=SCORING,
         image_folder=ingestion.image_folder,
         npz=ingestion.npz,
@@ -92,7 +93,7 @@ def validate_scoring_sources(
             f"{name} {'x'.join(map(str, p.image_shape))}"
             for name, p in profiles.items()
         )
-        raise InputDataError(f"{SCORING}: images of different shapes: {sizes}")
+        raise InputDataError(f"images to score of different shapes: {sizes}")
     return profiles
 
 
