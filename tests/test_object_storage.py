@@ -98,6 +98,11 @@ def test_1_the_default_run_keeps_every_data_layer_in_the_bucket(project, env, bu
     result = run_s3(project, env)
     assert_ok(result)
     record = committed(bucket)
+    assert f"model: s3://{BUCKET}/data/06_models/vae.keras/" in result.stdout
+    assert (
+        f"data version: {record['version']} (s3://{BUCKET}/data/05_model_input)"
+        in result.stdout
+    )
     for split in ("train", "validation", "test"):
         version = record["splits"][split]["version"]
         assert bucket.isfile(f"{SPLITS}/{split}/{version}/{split}/manifest.json")
@@ -122,6 +127,7 @@ def test_2_retraining_consumes_a_batch_from_the_bucket(project, env, bucket):
     result = run_s3(project, env, "--pipelines", "retraining")
     assert_ok(result)
     record = committed(bucket)
+    assert f"data version: {record['version']} (s3://" in result.stdout
     assert record["parent"] == before["version"]
     assert list(record["incoming"]) == ["2026-11-24/new.npz"]
     assert record["splits"]["train"]["num_examples"] == (

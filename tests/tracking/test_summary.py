@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from mlflow.entities.model_registry import ModelVersion, ModelVersionTag
 
-from vae_pipeline.tracking.summary import RunSummaryHooks, metric_lines
+from vae_pipeline.tracking.summary import (
+    RunSummaryHooks,
+    _location,
+    _relative,
+    _up,
+    metric_lines,
+)
 
 METRICS = {
     "negative_elbo": 24.19,
@@ -79,4 +85,24 @@ def test_a_version_that_is_not_champion_says_which_is_and_how_to_change_it():
     assert hooks()._version_line(challenger, version(1)) == (
         "registered 'vae_pipeline' version 4, not promoted: -ELBO 22.0 does not "
         "beat 21.0; @champion stays version 1"
+    )
+
+
+class _S3Dataset:
+    _protocol = "s3"
+
+
+class _LocalDataset:
+    _protocol = "file"
+
+
+def test_paths_keep_their_protocol_and_local_ones_read_from_the_project(tmp_path):
+    record = "bucket/data/05_model_input/data_version.json/V1/data_version.json"
+    url = _location(_S3Dataset(), record)
+    assert url == f"s3://{record}"
+    assert _up(url, 3) == "s3://bucket/data/05_model_input"
+    assert _relative(_up(url, 3), tmp_path) == "s3://bucket/data/05_model_input"
+    local = tmp_path / "data" / "06_models" / "vae.keras"
+    assert _relative(_location(_LocalDataset(), local), tmp_path) == (
+        "data/06_models/vae.keras"
     )

@@ -9,7 +9,7 @@ version is champion and why.
 from __future__ import annotations
 
 import logging
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 
 MODEL = "vae_model"
 SPLITS = ("train_split", "validation_split", "test_split")
+DATA_VERSION = "data_version"  # the record a run commits
+CURRENT_DATA_VERSION = "current_data_version"  # the record a run starts from
+REGISTERED_MODEL = "registered_vae_model"  # a registered model a run loads
 
 
 def metric_lines(metrics: dict[str, Any]) -> list[str]:
@@ -58,11 +61,42 @@ def metric_lines(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _relative(path: PurePath, root: Path | None) -> str:
+def _relative(path: str, root: Path | None) -> str:
+    """A local path relative to the project; a URL (``s3://...``) as it is."""
+    if root is None or "://" in path:
+        return path
     try:
-        return str(Path(path).relative_to(root)) if root else str(path)
+        return str(Path(path).relative_to(root))
     except ValueError:
-        return str(path)
+        return path
+
+
+def _location(dataset: Any, path: Any) -> str:
+    """A dataset's path with its protocol: Kedro's datasets keep ``s3://`` apart
+    (``_protocol``) from the path they read."""
+    text = str(path)
+    protocol = getattr(dataset, "_protocol", None)
+    if protocol in (None, "file", "local") or "://" in text:
+        return text
+    return f"{protocol}://{text}"
+
+
+def _up(path: str, levels: int = 1) -> str:
+    """The folder ``levels`` above a path or URL (PurePath would fold ``s3://``)."""
+    return path.rsplit("/", levels)[0]
+
+
+def _model_version(client: MlflowClient, model_uri: str) -> str:
+    """``models:/name@alias`` or ``models:/name/3`` as ``'name' version 3``."""
+    location = model_uri.removeprefix("models:/")
+    if "@" in location:
+        name, alias = location.split("@", 1)
+        version = client.get_model_version_by_alias(name, alias).version
+        return f"'{name}' @{alias}, version {version}"
+    if location.count("/") == 1:
+        name, version = location.split("/")
+        return f"'{name}' version {version}"
+    return model_uri
 
 
 class RunSummaryHooks:
@@ -75,8 +109,9 @@ class RunSummaryHooks:
         self._catalog: DataCatalog | None = None
         self._run_id: str | None = None
         self._metrics: dict[str, Any] | None = None
-        self._saved: dict[str, PurePath] = {}
-        self._data: PurePath | None = None
+        self._saved: dict[str, str] = {}
+        self._data: tuple[str, str] | None = None  # (version, layer) loaded
+        self._loaded_model: str | None = None
 
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
@@ -97,8 +132,20 @@ class RunSummaryHooks:
 
     @hook_impl
     def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:
-        if dataset_name in SPLITS and isinstance(data, ShardedArrays):
-            self._data = data.directory.parent
+        if dataset_name in SPLITS and isinstance(data, ShardedArrays) and data.version:
+            self._data = (data.version, _up(str(data.directory), 3))
+        elif dataset_name == CURRENT_DATA_VERSION and isinstance(data, dict):
+            layer = self._path_of(dataset_name)
+            self._data = (data["version"], _up(layer, 1) if layer else "")
+        elif dataset_name == REGISTERED_MODEL and self._catalog is not None:
+            self._loaded_model = getattr(
+                self._catalog.get(dataset_name), "model_uri", None
+            )
+
+    def _path_of(self, dataset_name: str) -> str | None:
+        dataset = self._catalog.get(dataset_name) if self._catalog else None
+        filepath = getattr(dataset, "_filepath", None)
+        return None if filepath is None else _location(dataset, filepath)
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
@@ -112,24 +159,29 @@ class RunSummaryHooks:
         )
         if version is not None:
             path = dataset._get_versioned_path(version)  # noqa: SLF001 (no public API)
-            self._saved[dataset_name] = PurePath(str(path))
+            self._saved[dataset_name] = _location(dataset, path)
 
     @hook_impl(trylast=True)  # after the model was registered
     def after_pipeline_run(self) -> None:
         lines = metric_lines(self._metrics or {})
         if MODEL in self._saved:
             lines.append(f"model: {_relative(self._saved[MODEL], self._root)}")
-        data = next(
-            (self._saved[name].parent for name in SPLITS if name in self._saved),
-            self._data,
-        )
-        if data is not None:
-            layer = _relative(data.parent.parent, self._root)
-            lines.append(f"data version: {data.name} ({layer})")
-        figures = sorted(path for path in self._saved.values() if path.suffix == ".png")
+        if DATA_VERSION in self._saved:  # committed by this run
+            record = self._saved[DATA_VERSION]  # <layer>/data_version.json/<V>/...
+            self._data = (_up(record).rsplit("/", 1)[-1], _up(record, 3))
+        if self._data is not None:
+            version, layer = self._data
+            lines.append(f"data version: {version} ({_relative(layer, self._root)})")
+        figures = sorted(path for path in self._saved.values() if path.endswith(".png"))
         if figures:
-            folder = _relative(figures[0].parent.parent.parent, self._root)
+            folder = _relative(_up(figures[0], 3), self._root)
             lines.append(f"figures: {len(figures)} under {folder}")
+        if self._loaded_model is not None:
+            try:
+                used = _model_version(MlflowClient(), self._loaded_model)
+            except MlflowException as error:  # the summary never fails a run
+                used = f"{self._loaded_model} ({error.message})"
+            lines.append(f"model used: {used}")
         if self._run_id is not None:
             lines += self._tracking_lines(self._run_id)
         if lines:

@@ -100,6 +100,7 @@ def test_default_run_killed_after_the_alias_move_keeps_its_champion(fresh_projec
     assert aliases(client) == {"champion": 1}
     generation = kedro_cli(fresh_project, "run", "--pipelines", "generation")
     assert_ok(generation)
+    assert "model used: 'vae_pipeline' @champion, version 1" in generation.stdout
 
 
 def test_retraining_killed_after_the_data_commit_trains_on_that_data_again(
@@ -120,6 +121,7 @@ def test_retraining_killed_after_the_data_commit_trains_on_that_data_again(
     )
     assert "died before promoting its model (version 2, deleted)" in result.stdout
     record = committed(project)
+    assert f"data version: {record['version']} (data/05_model_input)" in (result.stdout)
     assert record["parent"] == killed_commit["version"]
     assert record["model_version"] == "3"
     assert record["incoming"] == killed_commit["incoming"]  # merged once
