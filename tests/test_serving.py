@@ -17,7 +17,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from tests.conftest import free_port, serve_command, wait_for
+from tests.conftest import PROJECT_ROOT, free_port, serve_command, wait_for
 from vae_pipeline.datasets import ShardedArrayDataset
 from vae_pipeline.tracking.vae_flavor import MAX_IMAGES
 
@@ -229,3 +229,60 @@ def test_bad_requests_get_400_and_one_line(server, test_images, case):
     error = response.json()["message"]
     assert message in error
     assert "\n" not in error.strip() and len(error) < 500  # noqa: PLR2004
+
+
+EXAMPLES = PROJECT_ROOT / "examples"
+
+
+def test_the_shipped_request_and_client_get_the_documented_answer(server):
+    """README: ``curl -d @examples/request.json`` and ``examples/score_image.py``
+    answer ``{"predictions": {...}}`` with one entry per image."""
+    payload = json.loads((EXAMPLES / "request.json").read_text())
+    response = invoke(server, payload)
+    assert response.status_code == 200, response.text  # noqa: PLR2004
+    answer = response.json()["predictions"]
+    assert len(answer["neighbor_ids"]) == 1 and len(answer["neighbor_ids"][0]) == 3
+    client = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLES / "score_image.py"),
+            str(EXAMPLES / "digit.png"),
+            str(EXAMPLES / "digit.png"),
+            *("--url", server, "--neighbors", "2"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert client.returncode == 0, client.stderr
+    printed = json.loads(client.stdout)["predictions"]
+    assert set(printed) >= {
+        "z_mean",
+        "z_log_var",
+        "reconstruction",
+        "log_likelihood",
+        "outlier",
+        "outlier_threshold",
+        "neighbor_ids",
+        "neighbor_distances",
+    }
+    assert np.asarray(printed["reconstruction"]).shape == (2, 8, 8, 1)
+    assert len(printed["log_likelihood"]) == 2
+    # The PNG is the request's image: the same answer.
+    np.testing.assert_allclose(printed["z_mean"][0], answer["z_mean"][0], atol=1e-3)
+    wrong = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLES / "score_image.py"),
+            str(EXAMPLES / "digit.png"),
+            *("--url", server, "--shape", "4x4x1"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert wrong.returncode == 1
+    [line] = wrong.stderr.strip().splitlines()
+    assert line.startswith("Error: 400 ") and "must have shape (n, 8, 8, 1)" in line
