@@ -58,6 +58,12 @@ def test_kedro_reports_of_bad_input_are_dropped_only_after_bad_input(error, show
         assert keep(node_error) is shown
         assert keep(runner_record("Running node", level=logging.INFO)) is True
         assert keep(runner_record("bad", name="vae_pipeline.x")) is True
+    validation = runner_record(
+        "Parameter 'training': Failed to instantiate TrainingParams\nepochs\n  ...",
+        name="kedro.validation.parameter_validator",
+        level=logging.ERROR,
+    )
+    assert keep(validation) is False
 
 
 @pytest.fixture

@@ -84,13 +84,18 @@ class UserErrorFilter(logging.Filter):
     printed as ``Nothing done: ...``), Kedro's node and runner log the same message
     again over several lines, with advice that cannot help (resuming with
     ``--from-nodes`` fails the same way on the same input). They log it while
-    handling the exception, which is how the records are recognised.
+    handling the exception, which is how the records are recognised. Kedro's
+    parameter validator logs bad parameters before raising them: dropped too.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = sys.exc_info()[1]
         if record.levelno < logging.WARNING:
             return True
+        if record.name.startswith("kedro.validation"):
+            # Kedro logs pydantic's whole report of bad parameters before it
+            # raises them: ``kedro run`` prints them as one line each.
+            return False
         if not isinstance(error, (RunSkipped, *USER_ERRORS)):
             return True
         return not record.name.startswith(("kedro.pipeline", "kedro.runner"))

@@ -26,3 +26,9 @@ class RunSkipped(Exception):  # noqa: N818 (not an error: a run with nothing to 
 
 class NothingToRetrain(RunSkipped):
     """No incoming file that the latest data version has not merged."""
+
+
+def printable(name: str) -> str:
+    """A file name as one line of a log or a message: control characters (a
+    newline in a file name) escaped as Python writes them, the rest as it is."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in name)

@@ -22,7 +22,7 @@ from vae_pipeline.datasets.image_sources import (
     NPZSource,
 )
 from vae_pipeline.datasets.incoming import IncomingFile
-from vae_pipeline.errors import InputDataError
+from vae_pipeline.errors import InputDataError, printable
 
 _IDX_IMAGES = re.compile(r"images-idx3-ubyte(\.gz)?$")
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -128,8 +128,8 @@ def file_sources(
             images[name] = file
         elif name not in label_files:
             raise InputDataError(
-                f"{where}/{name}: not new data (NPZ, IDX images and labels, or "
-                "image files)"
+                f"{where}/{printable(name)}: not new data (NPZ, IDX images and "
+                "labels, or image files)"
             )
     if unpaired_labels:
         raise InputDataError(

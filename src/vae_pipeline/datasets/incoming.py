@@ -17,7 +17,7 @@ from typing import Any
 
 from vae_pipeline.datasets.raw_datasets import ReadOnlyFileDataset
 from vae_pipeline.datasets.storage import StoredFile
-from vae_pipeline.errors import InputDataError
+from vae_pipeline.errors import InputDataError, printable
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def batch_of(partition_id: str, *, folder: str = "data/01_raw/incoming") -> str:
     parts = PurePosixPath(partition_id).parts
     if len(parts) < 2:  # noqa: PLR2004
         raise InputDataError(
-            f"{folder}/{partition_id}: new data goes in a batch folder, "
+            f"{folder}/{printable(partition_id)}: new data goes in a batch folder, "
             f"{folder}/<batch>/..."
         )
     return parts[0]

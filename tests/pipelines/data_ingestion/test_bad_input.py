@@ -355,7 +355,11 @@ def test_cli_unknown_source_is_one_line_and_non_zero(project_copy):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("Error: parameter data_ingestion.source: Input should be")
     assert "(got 'parquet')" in last
-    assert "Traceback" not in result.stderr
+    # One Error line and nothing else: no framework report around it.
+    assert result.stderr.strip().splitlines() == [last]
+    assert not [
+        line for line in result.stdout.splitlines() if " ERROR " in line or "  " in line
+    ]
     assert written_files(project_copy / "data") == []
 
 
@@ -377,4 +381,6 @@ def test_cli_corrupt_idx_names_the_file_and_writes_nothing(project_copy):
         f"Error: {path}: corrupt or truncated gzip data (Compressed file ended before "
         "the end-of-stream marker was reached)"
     )
+    assert result.stderr.strip().splitlines() == [last]
+    assert " ERROR " not in result.stdout and " WARNING " not in result.stdout
     assert [p.name for p in written_files(project_copy / "data")] == [path.name]

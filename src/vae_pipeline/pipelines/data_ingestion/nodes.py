@@ -26,7 +26,7 @@ from vae_pipeline.datasets.image_sources import (
     ImageSource,
     NPZSource,
 )
-from vae_pipeline.errors import InputDataError
+from vae_pipeline.errors import InputDataError, printable
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
 
 logger = logging.getLogger(__name__)
@@ -285,7 +285,7 @@ def profile_source(source: ImageSource, params: IngestionParams) -> SourceProfil
             "Skipped %d invalid files of %s: %s",
             len(skipped),
             source.description,
-            ", ".join(skipped),
+            ", ".join(map(printable, skipped)),
         )
     return SourceProfile(
         kind=source.kind,

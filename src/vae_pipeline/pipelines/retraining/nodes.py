@@ -31,7 +31,7 @@ from vae_pipeline.datasets.incoming import (
     partition_folder,
 )
 from vae_pipeline.datasets.sharded_array_dataset import label_names_of
-from vae_pipeline.errors import InputDataError, NothingToRetrain
+from vae_pipeline.errors import InputDataError, NothingToRetrain, printable
 from vae_pipeline.models import VAE
 from vae_pipeline.models.evaluation import summarize_latents
 from vae_pipeline.pipelines.data_ingestion.nodes import (
@@ -99,7 +99,7 @@ def select_new_files(
         digest = file.content_sha256()
         if partition_id in merged and merged[partition_id] != digest:
             raise InputDataError(
-                f"{folder}/{partition_id}: changed since data version "
+                f"{folder}/{printable(partition_id)}: changed since data version "
                 f"{data_version['version']} merged it; new data goes in new files"
             )
         if digest in seen:
@@ -107,8 +107,8 @@ def select_new_files(
                 logger.info(
                     "%s/%s: the same content as %s, merged once only",
                     folder,
-                    partition_id,
-                    seen[digest],
+                    printable(partition_id),
+                    printable(seen[digest]),
                 )
             continue
         seen[digest] = partition_id
@@ -168,7 +168,7 @@ def collect_incoming_sources(
             numeric_labels=True,
         )
     if sources:
-        logger.info("New data: %s", ", ".join(sources))
+        logger.info("New data: %s", ", ".join(map(printable, sources)))
     return sources
 
 

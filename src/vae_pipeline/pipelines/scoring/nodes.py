@@ -23,7 +23,7 @@ from vae_pipeline.datasets import ShardedArrays
 from vae_pipeline.datasets.file_sources import file_sources
 from vae_pipeline.datasets.image_sources import ImageSource
 from vae_pipeline.datasets.incoming import IncomingFile, is_hidden, partition_folder
-from vae_pipeline.errors import InputDataError
+from vae_pipeline.errors import InputDataError, printable
 from vae_pipeline.pipelines.data_ingestion.nodes import (
     SourceProfile,
     profile_source,
@@ -69,7 +69,7 @@ def collect_scoring_sources(
         npz=ingestion.npz,
         numeric_labels=False,
     )
-    logger.info("Scoring %s", ", ".join(sources))
+    logger.info("Scoring %s", ", ".join(map(printable, sources)))
     return sources
 
 
