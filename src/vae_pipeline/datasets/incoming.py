@@ -10,6 +10,7 @@ or their order, so batch folders may have any name and may grow.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -69,7 +70,11 @@ def partition_folder(
     ``default`` when it holds nothing."""
     for partition_id, handle in partitions.items():
         file = handle if isinstance(handle, IncomingFile) else handle()
-        return str(file.path)[: -len(partition_id) - 1]
+        folder = str(file.path)[: -len(partition_id) - 1]
+        if "://" in folder or not os.path.isabs(folder):
+            return folder
+        relative = os.path.relpath(folder)  # from the project, where kedro runs
+        return folder if relative.startswith("..") else relative
     return default
 
 
