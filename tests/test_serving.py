@@ -234,6 +234,17 @@ def test_bad_requests_get_400_and_one_line(server, test_images, case):
 EXAMPLES = PROJECT_ROOT / "examples"
 
 
+def score_image(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python examples/score_image.py <args>``, as the README runs it."""
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / "score_image.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_the_shipped_request_and_client_get_the_documented_answer(server):
     """README: ``curl -d @examples/request.json`` and ``examples/score_image.py``
     answer ``{"predictions": {...}}`` with one entry per image."""
@@ -242,19 +253,8 @@ def test_the_shipped_request_and_client_get_the_documented_answer(server):
     assert response.status_code == 200, response.text  # noqa: PLR2004
     answer = response.json()["predictions"]
     assert len(answer["neighbor_ids"]) == 1 and len(answer["neighbor_ids"][0]) == 3
-    client = subprocess.run(
-        [
-            sys.executable,
-            str(EXAMPLES / "score_image.py"),
-            str(EXAMPLES / "digit.png"),
-            str(EXAMPLES / "digit.png"),
-            *("--url", server, "--neighbors", "2"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    digit = str(EXAMPLES / "digit.png")
+    client = score_image(digit, digit, "--url", server, "--neighbors", "2")
     assert client.returncode == 0, client.stderr
     printed = json.loads(client.stdout)["predictions"]
     assert set(printed) >= {
@@ -271,18 +271,7 @@ def test_the_shipped_request_and_client_get_the_documented_answer(server):
     assert len(printed["log_likelihood"]) == 2
     # The PNG is the request's image: the same answer.
     np.testing.assert_allclose(printed["z_mean"][0], answer["z_mean"][0], atol=1e-3)
-    wrong = subprocess.run(
-        [
-            sys.executable,
-            str(EXAMPLES / "score_image.py"),
-            str(EXAMPLES / "digit.png"),
-            *("--url", server, "--shape", "4x4x1"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    wrong = score_image(digit, "--url", server, "--shape", "4x4x1")
     assert wrong.returncode == 1
     [line] = wrong.stderr.strip().splitlines()
     assert line.startswith("Error: 400 ") and "must have shape (n, 8, 8, 1)" in line
