@@ -483,6 +483,10 @@ def release_checkpoint(
         params: Training parameters (with the data, the checkpoint's name).
     """
     del vae_model
+    if not task_role().is_chief:
+        # A worker's own folder went when its training ended; the chief's is
+        # the chief's to remove (it may still be reading it).
+        return
     run_dir = Path(params.checkpoint_dir) / run_fingerprint(
         params, train_split, validation_split
     )
