@@ -44,6 +44,19 @@ def test_the_airflow_lock_keeps_every_pin_of_the_main_lock():
     assert {name: airflow.get(name) for name in main} == main
 
 
+def test_both_locks_hold_airflows_constraints_for_its_pinned_version():
+    """Newer releases of Airflow's API-server stack break ``airflow dags test``:
+    both locks keep the versions of ``constraints/airflow-3.2.2.txt``."""
+    constraints = _pins(PROJECT_ROOT / "constraints" / "airflow-3.2.2.txt")
+    airflow = _pins(PROJECT_ROOT / "requirements-airflow.lock")
+    assert airflow["apache-airflow"] == "3.2.2"
+    assert {name: airflow.get(name) for name in constraints} == constraints
+    main = _pins(PROJECT_ROOT / "requirements.lock")
+    shared = {name: version for name, version in constraints.items() if name in main}
+    assert {name: main[name] for name in shared} == shared
+    assert {"fastapi", "pydantic", "starlette"} <= set(shared)
+
+
 def test_ci_runs_the_readme_test_command_verbatim():
     ci_script = (PROJECT_ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert readme_commands()[1] in ci_script.splitlines()
