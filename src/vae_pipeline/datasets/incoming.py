@@ -49,7 +49,7 @@ class IncomingFile:
             return image
 
 
-def batch_of(partition_id: str, *, folder: str = "data/01_raw/incoming") -> str:
+def batch_of(partition_id: str, *, folder: str) -> str:
     """The batch (first folder) of an incoming partition id under ``folder``."""
     parts = PurePosixPath(partition_id).parts
     if len(parts) < 2:  # noqa: PLR2004
