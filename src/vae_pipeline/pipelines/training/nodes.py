@@ -327,12 +327,21 @@ def _remove_abandoned_checkpoints(
     for folder in checkpoint_dir.iterdir():
         if not folder.is_dir() or _last_write(folder) > cutoff:
             continue
-        try:
-            with FileLock(folder / LOCK_FILE, parameter="training.checkpoint_dir"):
-                shutil.rmtree(folder)
-        except (LockHeld, InputDataError):
-            continue
-        logger.info("Removed %s, the checkpoint of an abandoned training run", folder)
+        if _remove_unless_held(folder):
+            logger.info(
+                "Removed %s, the checkpoint of an abandoned training run", folder
+            )
+
+
+def _remove_unless_held(folder: Path) -> bool:
+    """Remove a checkpoint folder unless a live run holds its lock (it is
+    training there, or reading a finished model from it)."""
+    try:
+        with FileLock(folder / LOCK_FILE, parameter="training.checkpoint_dir"):
+            shutil.rmtree(folder)
+    except (LockHeld, InputDataError):
+        return False
+    return True
 
 
 def _train(  # noqa: PLR0913
@@ -490,7 +499,10 @@ def release_checkpoint(
     run_dir = Path(params.checkpoint_dir) / run_fingerprint(
         params, train_split, validation_split
     )
-    shutil.rmtree(run_dir, ignore_errors=True)
+    if run_dir.is_dir():
+        # Under its lock: another run of the same configuration may be loading
+        # the finished model; that run releases it after its own save.
+        _remove_unless_held(run_dir)
 
 
 def metric_histories(
