@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,6 +64,39 @@ def test_versions_accumulate_and_latest_loads(tmp_path):
     assert pinned.num_examples == 2
     manifest = json.loads((latest.directory / "manifest.json").read_text())
     assert manifest["format"] == "vae-pipeline-sharded-arrays"
+
+
+@dataclass(frozen=True)
+class _ClaimedMidSave(InMemoryArrays):
+    """A stream during whose save another run claims the version's folder."""
+
+    claimed: Path | None = None
+
+    def iter_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        yield from super().iter_chunks()
+        self.claimed.mkdir(parents=True)
+
+
+def test_two_runs_saving_one_version_one_refuses_in_one_line(tmp_path):
+    """Kedro names a run's versions by its start time to the millisecond, so two
+    runs started together save the same version: the second is refused, whether
+    the first finished or is still saving, and keeps nothing of its own."""
+    version = Version(None, "2026-01-01T00.00.00.000Z")
+    images = np.ones((3, 1, 1, 1), np.float32)
+    ShardedArrayDataset(filepath=str(tmp_path / "v"), version=version).save(images)
+    second = ShardedArrayDataset(filepath=str(tmp_path / "v"), version=version)
+    with pytest.raises(
+        DatasetError,
+        match=r"v: version 2026-01-01T00.00.00.000Z is "
+        "being saved by another run started in the same millisecond",
+    ):
+        second.save(np.zeros((2, 1, 1, 1), np.float32))
+    assert second.load().num_examples == 3
+
+    racing = ShardedArrayDataset(filepath=str(tmp_path / "w"), version=version)
+    with pytest.raises(DatasetError, match="being saved by another run"):
+        racing.save(_ClaimedMidSave(images, claimed=tmp_path / "w" / version.save))
+    assert written_files(tmp_path / "w") == []
 
 
 class _FailingStream:

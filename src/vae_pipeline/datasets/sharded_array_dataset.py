@@ -495,12 +495,28 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
         logger.info("Downloaded %s to %s", url, local)
         return local
 
+    def _save_path(self) -> PurePosixPath:
+        try:
+            return self._get_save_path()
+        except DatasetError:
+            if not self._version:
+                raise
+            raise self._version_taken() from None
+
+    def _version_taken(self) -> DatasetError:
+        # Kedro names all of a run's saved versions by the run's start time, to the
+        # millisecond: two runs started together would write the same version.
+        return DatasetError(
+            f"{self._url(self._filepath)}: version {self.resolve_save_version()} is "
+            "being saved by another run started in the same millisecond; run again"
+        )
+
     def save(self, data: Any) -> None:
         stream = _as_stream(data)
         if not self._local:
             self._save_remote(stream)
             return
-        target = Path(self._get_save_path())
+        target = Path(self._save_path())
         staging = target.parents[1] if self._version else target.parent
         staging.mkdir(parents=True, exist_ok=True)
         _remove_abandoned_partials(staging, target.name)
@@ -513,8 +529,12 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
                 stream,
                 version=self.resolve_save_version() or None,
             )
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.exists():  # unversioned overwrite
+            if self._version:
+                try:  # the version's folder is claimed once, atomically
+                    target.parent.mkdir()
+                except FileExistsError:
+                    raise self._version_taken() from None
+            elif target.exists():  # unversioned overwrite
                 shutil.rmtree(target)
             os.replace(partial, target)
             self._saved_version = self.resolve_save_version() or None
@@ -525,7 +545,7 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
         """On object storage, where nothing renames: the shards go straight to the
         version's folder, ``writer.json`` first and the manifest last; readers
         see the version once a data version record commits it."""
-        target = str(self._get_save_path())
+        target = str(self._save_path())
         self._remove_abandoned_versions()
         self._fs.pipe_file(
             f"{target}/{WRITER}", json.dumps({"writer": writer()}).encode()
