@@ -25,9 +25,9 @@ from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
 from vae_pipeline.pipelines.registration.nodes import latent_reference
 from vae_pipeline.pipelines.registration.params import RegistrationParams
 from vae_pipeline.pipelines.scoring.params import ScoringParams
-from vae_pipeline.pipelines.training.nodes import train_vae
 from vae_pipeline.pipelines.training.params import TrainingParams
 from vae_pipeline.tracking import vae_flavor
+from vae_pipeline.train import train_vae
 
 SCORING = Path("data/01_raw/scoring")
 

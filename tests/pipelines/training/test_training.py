@@ -24,12 +24,12 @@ from vae_pipeline.errors import InputDataError, TrainingError
 from vae_pipeline.locks import FileLock
 from vae_pipeline.pipelines import data_ingestion, training
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
-from vae_pipeline.pipelines.training.nodes import (
+from vae_pipeline.pipelines.training.params import TrainingParams
+from vae_pipeline.train import (
     LOCK_FILE,
     run_fingerprint,
     train_vae,
 )
-from vae_pipeline.pipelines.training.params import TrainingParams
 
 
 @pytest.fixture
@@ -156,7 +156,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2
     )
     from vae_pipeline.datasets import ShardedArrayDataset
-    from vae_pipeline.pipelines.training.nodes import train_vae
+    from vae_pipeline.train import train_vae
     from vae_pipeline.pipelines.training.params import TrainingParams
 
     root = sys.argv[1]
@@ -284,9 +284,9 @@ def test_killed_run_resumes_from_its_last_epoch(project_copy):
 def test_resumes_from_the_previous_checkpoint_when_the_latest_is_torn(
     monkeypatch, tmp_path
 ):
+    from vae_pipeline import train
     from vae_pipeline.datasets import ShardedArrayDataset
     from vae_pipeline.models.callbacks import EpochLogger
-    from vae_pipeline.pipelines.training import nodes
 
     rng = np.random.default_rng(0)
     splits = []
@@ -316,11 +316,11 @@ def test_resumes_from_the_previous_checkpoint_when_the_latest_is_torn(
 
     monkeypatch.setattr(EpochLogger, "on_epoch_end", crash_at_third_epoch)
     with pytest.raises(Crash):
-        nodes.train_vae(*splits, params)
+        train.train_vae(*splits, params)
     latest = next((tmp_path / "ckpt").rglob("latest.weights.h5"))
     latest.write_bytes(latest.read_bytes()[:100])  # torn by a kill mid-write
     monkeypatch.setattr(EpochLogger, "on_epoch_end", original)
-    _, history = nodes.train_vae(*splits, params)
+    _, history = train.train_vae(*splits, params)
     assert history["epoch"] == [1, 2, 3, 4, 5]
     assert not any((tmp_path / "ckpt").iterdir())
 
@@ -379,7 +379,7 @@ def test_splits_of_different_data_versions_are_refused(tmp_path):
 
 
 def test_checkpoints_abandoned_for_the_retention_period_are_removed(tmp_path):
-    from vae_pipeline.pipelines.training import nodes
+    from vae_pipeline import train
 
     old, recent, held = (tmp_path / name for name in ("old", "recent", "held"))
     for folder in (old, recent, held):
@@ -389,16 +389,16 @@ def test_checkpoints_abandoned_for_the_retention_period_are_removed(tmp_path):
         os.utime(path, (0, 0))
     for path in (*held.rglob("*"), *old.rglob("*")):
         os.utime(path, (0, 0))
-    with FileLock(held / nodes.LOCK_FILE, parameter="p"):  # a live run holds it
-        os.utime(held / nodes.LOCK_FILE, (0, 0))
-        nodes._remove_abandoned_checkpoints(tmp_path, older_than_days=1)
+    with FileLock(held / train.LOCK_FILE, parameter="p"):  # a live run holds it
+        os.utime(held / train.LOCK_FILE, (0, 0))
+        train.remove_abandoned_checkpoints(tmp_path, older_than_days=1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["held", "recent"]
 
 
 def test_the_cosine_schedule_ends_at_the_final_rate_and_excludes_plateau_halving():
     from pydantic import ValidationError
 
-    from vae_pipeline.pipelines.training.nodes import learning_rate
+    from vae_pipeline.train import learning_rate
 
     params = typed_params(
         TrainingParams,

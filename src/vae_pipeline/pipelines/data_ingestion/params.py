@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
+from vae_pipeline.data import Preparation
 from vae_pipeline.params import StrictParams
 
 SourceName = Literal["digits", "idx", "idx_splits", "npz", "image_folder", "keras"]
@@ -70,3 +71,14 @@ class IngestionParams(StrictParams):
     binarize_threshold: float = Field(gt=0, lt=1)
     chunk_size: PositiveInt
     split: SplitParams
+
+    def preparation(self) -> Preparation:
+        """How these parameters read pixels, for ingestion, retraining and scoring."""
+        return Preparation(
+            chunk_size=self.chunk_size,
+            pixel_max=self.pixel_max,
+            label_names=self.label_names,
+            binarize=self.binarize,
+            binarize_threshold=self.binarize_threshold,
+            seed=self.split.seed,
+        )

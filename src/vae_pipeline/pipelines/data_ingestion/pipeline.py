@@ -7,9 +7,9 @@ from kedro.pipeline import Node, Pipeline
 from vae_pipeline.pipelines.data_ingestion.nodes import (
     build_model_input,
     commit_data_version,
-    profile_source,
     select_source,
     split_dataset,
+    validate_source,
 )
 
 
@@ -39,7 +39,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="select_source_node",
             ),
             Node(
-                func=profile_source,
+                func=validate_source,
                 inputs=["raw_images", "params:data_ingestion"],
                 outputs="raw_images_profile",
                 name="validate_source_node",

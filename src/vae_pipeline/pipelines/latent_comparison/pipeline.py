@@ -16,7 +16,7 @@ from vae_pipeline.pipelines.latent_comparison.nodes import (
     encode_test_split,
     variant_training_params,
 )
-from vae_pipeline.pipelines.training.nodes import train_vae
+from vae_pipeline.train import train_vae
 
 VARIANTS = ("reconstruction_only", "kl_only", "full_vae")
 

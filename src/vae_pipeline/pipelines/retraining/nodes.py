@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from vae_pipeline.data import SourceProfile, profile_source, split_stream
 from vae_pipeline.datasets import ShardedArrays
 from vae_pipeline.datasets.data_version import split_entry
 from vae_pipeline.datasets.file_sources import file_sources
@@ -34,18 +35,13 @@ from vae_pipeline.datasets.sharded_array_dataset import label_names_of
 from vae_pipeline.errors import InputDataError, NothingToRetrain, printable
 from vae_pipeline.models import VAE
 from vae_pipeline.models.evaluation import summarize_latents
-from vae_pipeline.pipelines.data_ingestion.nodes import (
-    SourceProfile,
-    profile_source,
-    split_stream,
-)
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
 from vae_pipeline.pipelines.evaluation.params import EvaluationParams
 from vae_pipeline.pipelines.registration.params import RegistrationParams
 from vae_pipeline.pipelines.retraining.params import RetrainingParams
-from vae_pipeline.pipelines.training.nodes import train_vae
 from vae_pipeline.pipelines.training.params import TrainingParams
 from vae_pipeline.tracking.champion import Champion
+from vae_pipeline.train import train_vae
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +189,7 @@ def validate_incoming_sources(
     """
     profiles = {}
     for name, source in sources.items():
-        profile = profile_source(source, params)
+        profile = profile_source(source, params.preparation())
         where = source.description
         if profile.image_shape != current_train_split.image_shape:
             raise InputDataError(
@@ -257,6 +253,7 @@ def merge_training_data(
         The merged training and validation streams and a summary of the merge.
     """
     rng = np.random.default_rng(params.seed)
+    how = ingestion.preparation()
     train_parts: list[Any] = [current_train_split]
     validation_parts: list[Any] = [current_validation_split]
     added: dict[str, dict[str, int]] = {}
@@ -269,7 +266,7 @@ def merge_training_data(
             (train_parts, order[cut:]),
         ):
             if len(indices):
-                parts.append(split_stream(source, profile, np.sort(indices), ingestion))
+                parts.append(split_stream(source, profile, np.sort(indices), how))
         added[name] = {
             "images": profile.num_images,
             "train": profile.num_images - cut,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -19,16 +20,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from vae_pipeline import plotting
+from vae_pipeline.data import SourceProfile, profile_source, split_stream
 from vae_pipeline.datasets import ShardedArrays
 from vae_pipeline.datasets.file_sources import file_sources
 from vae_pipeline.datasets.image_sources import ImageSource
 from vae_pipeline.datasets.incoming import IncomingFile, is_hidden, partition_folder
 from vae_pipeline.errors import InputDataError, printable
-from vae_pipeline.pipelines.data_ingestion.nodes import (
-    SourceProfile,
-    profile_source,
-    split_stream,
-)
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
 from vae_pipeline.pipelines.scoring.params import ScoringParams
 
@@ -85,7 +82,8 @@ def validate_scoring_sources(
         InputDataError: A corrupt source, or sources of different image shapes.
     """
     profiles = {
-        name: profile_source(source, ingestion) for name, source in sources.items()
+        name: profile_source(source, ingestion.preparation())
+        for name, source in sources.items()
     }
     shapes = {profile.image_shape for profile in profiles.values()}
     if len(shapes) > 1:
@@ -104,7 +102,7 @@ def _scaled_batches(
     batch_size: int,
 ) -> Iterator[tuple[str, int, np.ndarray]]:
     """(source, first index, images) batches, scaled as ingestion scales them."""
-    chunked = ingestion.model_copy(update={"chunk_size": batch_size})
+    chunked = replace(ingestion.preparation(), chunk_size=batch_size)
     for name, source in sources.items():
         profile = profiles[name]
         stream = split_stream(source, profile, np.arange(profile.num_images), chunked)
