@@ -17,22 +17,17 @@ steady-state epoch, images/s and the held-out negative ELBO after the epochs.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT_ROOT / "src"))
-
-import keras  # noqa: E402
-
-from vae_pipeline.models import build_vae  # noqa: E402
+from support import MNIST_IMAGES, PROJECT_ROOT, read_idx
+from vae_pipeline.models import build_vae
 
 
 def project_model_options() -> dict:
@@ -60,10 +55,8 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds: list[float] = []
 
 
-def load_mnist(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    with gzip.open(folder / "t10k-images-idx3-ubyte.gz", "rb") as stream:
-        pixels = np.frombuffer(stream.read()[16:], dtype=np.uint8)
-    images = (pixels.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
+def load_mnist(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    images = (read_idx(path)[..., np.newaxis] / 255.0).astype(np.float32)
     return images[:TRAIN_IMAGES], images[TRAIN_IMAGES:]
 
 
@@ -75,12 +68,10 @@ def held_out_negative_elbo(model, images: np.ndarray) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--mnist", type=Path, default=PROJECT_ROOT.parent / "shared/data/mnist"
-    )
+    parser.add_argument("--mnist", type=Path, default=MNIST_IMAGES.parent)
     parser.add_argument("--epochs", type=int, default=10)
     args = parser.parse_args()
-    train, held_out = load_mnist(args.mnist)
+    train, held_out = load_mnist(args.mnist / MNIST_IMAGES.name)
     devices = keras.distribution.list_devices()
     print(f"Keras {keras.__version__}, backend {keras.backend.backend()}, {devices}")
     results = {}

@@ -19,21 +19,20 @@ import tempfile
 import time
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT_ROOT))
-sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+import training_benchmark
+from support import (
+    MNIST_IMAGES,
+    build_catalog,
+    copy_data_skeleton,
+    project_config,
+    run_in_memory,
+    typed_params,
+)
 
 SECONDS_TARGET = 15.0
 
 
 def time_default_evaluation(workdir: Path) -> float:
-    from tests.conftest import (
-        build_catalog,
-        copy_data_skeleton,
-        project_config,
-        run_in_memory,
-    )
-
     from vae_pipeline.pipelines import data_ingestion, evaluation, generation, training
     from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
     from vae_pipeline.pipelines.evaluation.params import EvaluationParams
@@ -67,15 +66,12 @@ def time_default_evaluation(workdir: Path) -> float:
 
 
 def iwae_throughput(workdir: Path) -> list[tuple[int, float, float]]:
-    from tests.conftest import typed_params
-
-    import training_benchmark
     from vae_pipeline.datasets import ShardedArrayDataset
-    from vae_pipeline.pipelines.training.nodes import train_vae
     from vae_pipeline.pipelines.training.params import TrainingParams
+    from vae_pipeline.train import train_vae
 
     train, held_out = training_benchmark.load_images(
-        training_benchmark.MNIST_IMAGES, train=8000, held_out=2000
+        MNIST_IMAGES, train=8000, held_out=2000
     )
     splits = []
     for name, images in (("train", train[:-800]), ("validation", train[-800:])):
@@ -122,9 +118,7 @@ def main() -> int:
 
 
 def mnist_available() -> bool:
-    import training_benchmark
-
-    return (training_benchmark.MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file()
+    return MNIST_IMAGES.is_file()
 
 
 if __name__ == "__main__":

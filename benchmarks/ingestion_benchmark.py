@@ -14,7 +14,6 @@ Targets (issue 2): peak RSS at 100,000 images at most 1.3x that at 10,000, and t
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import resource
 import subprocess
@@ -25,31 +24,25 @@ from pathlib import Path
 
 import numpy as np
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT_ROOT))
+from support import (
+    MNIST_IMAGES,
+    MNIST_LABELS,
+    project_config,
+    read_idx,
+    relocate_catalog_entry,
+)
 
-MNIST_DIR = PROJECT_ROOT.parent / "shared" / "data" / "mnist"
 SIZES = (10_000, 100_000)
 RSS_RATIO_TARGET = 1.3
 SECONDS_TARGET_10K = 5.0
-
-
-def _read_idx_payload(path: Path, header_bytes: int) -> bytes:
-    with gzip.open(path, "rb") as stream:
-        return stream.read()[header_bytes:]
 
 
 def write_inputs(folder: Path, count: int) -> tuple[Path, Path, str]:
     """Write IDX gzip images and labels of ``count`` MNIST (or synthetic) digits."""
     from vae_pipeline.datasets.image_sources import write_idx
 
-    mnist_images = MNIST_DIR / "t10k-images-idx3-ubyte.gz"
-    if mnist_images.is_file():
-        base_images = np.frombuffer(_read_idx_payload(mnist_images, 16), np.uint8)
-        base_images = base_images.reshape(-1, 28, 28)
-        base_labels = np.frombuffer(
-            _read_idx_payload(MNIST_DIR / "t10k-labels-idx1-ubyte.gz", 8), np.uint8
-        )
+    if MNIST_IMAGES.is_file():
+        base_images, base_labels = read_idx(MNIST_IMAGES), read_idx(MNIST_LABELS)
         origin = "MNIST test set"
     else:
         rng = np.random.default_rng(0)
@@ -82,7 +75,6 @@ def run_child(images: Path, labels: Path, data_root: Path) -> None:
     """Ingest once in this process and print a JSON line of measurements."""
     from kedro.io import DataCatalog
     from kedro.runner import SequentialRunner
-    from tests.conftest import project_config, relocate_catalog_entry
 
     from vae_pipeline.pipelines.data_ingestion import create_pipeline
     from vae_pipeline.pipelines.data_ingestion.params import (

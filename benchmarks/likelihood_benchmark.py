@@ -30,23 +30,19 @@ Recipes are ``--params`` overrides of conf/binarized_mnist (``standard``: none).
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT_ROOT))
-sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+from support import BINARIZED_MNIST_DIR as DATA
+from support import PROJECT_ROOT, cli_env, make_project_copy, node_seconds, read_idx
 
-DATA = PROJECT_ROOT.parent / "shared" / "data" / "binarized_mnist"
 FILES = {
     "train": "binarized-mnist-train-images-idx3-ubyte.gz",
     "validation": "binarized-mnist-valid-images-idx3-ubyte.gz",
@@ -63,22 +59,13 @@ KEDRO = str(Path(sys.executable).with_name("kedro"))
 
 
 def load(split: str) -> np.ndarray:
-    with gzip.open(DATA / FILES[split], "rb") as stream:
-        pixels = np.frombuffer(stream.read()[16:], dtype=np.uint8)
-    return (pixels.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
-
-
-def log_time(log: str, text: str) -> datetime:
-    line = next(line for line in log.splitlines() if text in line)
-    return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+    return (read_idx(DATA / FILES[split])[..., np.newaxis] / 255.0).astype(np.float32)
 
 
 def run_recipe(
     name: str, overrides: dict[str, Any], root: Path, extra: str | None = None
 ) -> dict[str, Any]:
     """``kedro run --env binarized_mnist`` with the recipe, in a project copy."""
-    from tests.conftest import cli_env, make_project_copy
-
     project = make_project_copy(root / name)
     entry = {
         "type": "vae_pipeline.datasets.IDXSplitsDataset",
@@ -115,10 +102,7 @@ def run_recipe(
         next(reporting.glob("evaluation_metrics.json/*/*")).read_text()
     )
     history = json.loads(next(reporting.glob("training_history.json/*/*")).read_text())
-    training = (
-        log_time(run.stdout, "Completed node: train_vae_node")
-        - log_time(run.stdout, "Running node: train_vae_node")
-    ).total_seconds()
+    training = node_seconds(run.stdout, "train_vae_node")
     epochs = len(history["epoch"])
     models = project / "data" / "binarized_mnist" / "06_models"
     model = next(models.glob("vae.keras/*/vae.keras"))

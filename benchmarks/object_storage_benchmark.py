@@ -18,47 +18,17 @@ import json
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT_ROOT))
-sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
-
-from ingestion_benchmark import write_inputs  # noqa: E402
+from ingestion_benchmark import write_inputs
+from support import free_port, make_project_copy, node_seconds
 
 KEDRO = str(Path(sys.executable).with_name("kedro"))
 IDX = "data/01_raw/idx"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def project_copy(root: Path) -> Path:
-    from tests.conftest import make_project_copy
-
-    return make_project_copy(root)
-
-
-def node_seconds(log: str, first: str, last: str) -> float:
-    """Seconds from the start of node ``first`` to the end of node ``last`` (their
-    outputs saved), from the timestamps of Kedro's plain log lines."""
-
-    def stamp(text: str) -> datetime:
-        line = next(line for line in log.splitlines() if text in line)
-        return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
-
-    return (
-        stamp(f"Completed node: {last}") - stamp(f"Running node: {first}")
-    ).total_seconds()
 
 
 def timed(command: list[str], cwd: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -89,7 +59,7 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> dict[str, Any]:
 
 def run_storage(storage: str, images: Path, labels: Path, env: dict[str, str]):
     root = Path(tempfile.mkdtemp(prefix=f"vae-bench-{storage}-"))
-    project = project_copy(root / "project")
+    project = make_project_copy(root / "project")
     args: list[str] = []
     if storage == "s3":
         import s3fs

@@ -22,7 +22,6 @@ random (the test file is sorted by class), or all of them with 0.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import math
 import sys
@@ -31,14 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "binarized_mnist"
+from support import BINARIZED_MNIST_DIR, read_idx
 
 
 def load(split: str) -> np.ndarray:
-    path = DATA / f"binarized-mnist-{split}-images-idx3-ubyte.gz"
-    with gzip.open(path, "rb") as stream:
-        pixels = np.frombuffer(stream.read()[16:], dtype=np.uint8)
-    return (pixels.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
+    path = BINARIZED_MNIST_DIR / f"binarized-mnist-{split}-images-idx3-ubyte.gz"
+    return (read_idx(path)[:, np.newaxis] / 255.0).astype(np.float32)
 
 
 def iwae_log_likelihood(model, images, num_samples: int, seed: int) -> np.ndarray:

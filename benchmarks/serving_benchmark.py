@@ -17,49 +17,26 @@ the first 8,000 images of the MNIST test set (../shared/data/mnist, as NPZ). The
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT_ROOT))
-
-MNIST = PROJECT_ROOT.parent / "shared" / "data" / "mnist" / "t10k-images-idx3-ubyte.gz"
-
-
-def mnist() -> np.ndarray:
-    with gzip.open(MNIST, "rb") as stream:
-        pixels = np.frombuffer(stream.read()[16:], dtype=np.uint8)
-    return pixels.reshape(-1, 28, 28)
-
-
-def stamp(log: str, text: str) -> datetime:
-    line = next(line for line in log.splitlines() if text in line)
-    return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
-
-
-def kedro(project: Path, *args: str) -> str:
-    from tests.conftest import cli_env, kedro_command
-
-    run = subprocess.run(
-        kedro_command(*args),
-        cwd=project,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if run.returncode:
-        raise RuntimeError(f"kedro {' '.join(args)} failed:\n{run.stderr[-3000:]}")
-    return run.stdout
+from support import (
+    MNIST_IMAGES,
+    free_port,
+    kedro,
+    make_project_copy,
+    mnist,
+    node_seconds,
+    serve_command,
+    wait_for,
+)
 
 
 def score(project: Path, images: np.ndarray) -> dict:
@@ -75,10 +52,7 @@ def score(project: Path, images: np.ndarray) -> dict:
     ):
         np.savez(folder / f"{name}.npz", x=x)
     log = kedro(project, "run", "--pipelines", "scoring")
-    seconds = (
-        stamp(log, "Completed node: score_images_node")
-        - stamp(log, "Running node: score_images_node")
-    ).total_seconds()
+    seconds = node_seconds(log, "score_images_node")
     table = next((project / "data/07_model_output").glob("image_scores.parquet/*/*"))
     scores = pd.read_parquet(table)
     rates = scores.groupby(scores["source"].str.extract(r"(\w+)\.npz")[0])["outlier"]
@@ -93,7 +67,6 @@ def score(project: Path, images: np.ndarray) -> dict:
 
 def serve(project: Path, images: np.ndarray, requests: int) -> dict:
     import httpx
-    from tests.conftest import free_port, serve_command, wait_for
 
     port = free_port()
     env = {
@@ -144,11 +117,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
-    if not MNIST.is_file():
-        print(f"skipped: {MNIST} is absent")
+    if not MNIST_IMAGES.is_file():
+        print(f"skipped: {MNIST_IMAGES} is absent")
         return 0
-    from tests.conftest import make_project_copy
-
     images = mnist()
     with tempfile.TemporaryDirectory(prefix="vae-serving-") as tmp:
         project = make_project_copy(Path(tmp) / "project")

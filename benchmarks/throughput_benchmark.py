@@ -26,7 +26,6 @@ Each figure is the steady state: the median of 3 epochs after a first one.
 from __future__ import annotations
 
 import argparse
-import gzip
 import math
 import os
 import subprocess
@@ -37,18 +36,14 @@ from pathlib import Path
 
 import numpy as np
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT_ROOT))
-sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
-
-BINARIZED = PROJECT_ROOT.parent / "shared" / "data" / "binarized_mnist"
-MNIST = PROJECT_ROOT.parent / "shared" / "data" / "mnist" / "t10k-images-idx3-ubyte.gz"
+from support import BINARIZED_MNIST_DIR as BINARIZED
+from support import MNIST_IMAGES as MNIST
+from support import model_options as project_options
+from support import read_idx, typed_params
 
 
 def load_images(path: Path) -> np.ndarray:
-    with gzip.open(path, "rb") as stream:
-        pixels = np.frombuffer(stream.read()[16:], dtype=np.uint8)
-    return (pixels.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
+    return (read_idx(path)[..., np.newaxis] / 255.0).astype(np.float32)
 
 
 def training_images() -> tuple[np.ndarray, np.ndarray, str]:
@@ -61,8 +56,6 @@ def training_images() -> tuple[np.ndarray, np.ndarray, str]:
 
 
 def model_options(latent_dim: int) -> dict:
-    from tests.conftest import model_options as project_options
-
     return project_options(latent_dim=latent_dim)
 
 
@@ -170,11 +163,9 @@ def project_node(options: dict, train, valid, batch: int) -> float:
     """Images/s of the training node in its steady state: the images it trained
     on over the time that ``1 + TIMED_EPOCHS`` epochs take beyond one epoch (so
     that start-up, tracing and the first, uncached read do not count)."""
-    from tests.conftest import typed_params
-
     from vae_pipeline.datasets import ShardedArrayDataset
-    from vae_pipeline.pipelines.training.nodes import train_vae
     from vae_pipeline.pipelines.training.params import TrainingParams
+    from vae_pipeline.train import train_vae
 
     with tempfile.TemporaryDirectory() as tmp:
         splits = []

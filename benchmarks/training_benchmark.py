@@ -43,11 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT_ROOT))
+from support import MNIST_IMAGES, project_config
 
-MNIST_DIR = PROJECT_ROOT.parent / "shared" / "data" / "mnist"
-MNIST_IMAGES = MNIST_DIR / "t10k-images-idx3-ubyte.gz"
 ELBO_SAMPLES = 10
 REFERENCE_EPOCHS = 30
 REFERENCE_BATCH = 128
@@ -187,11 +184,9 @@ def run_keras_example(train, held_out, seed):
 
 
 def run_project_node(train, held_out, seed, overrides, workdir: Path, validation):
-    from tests.conftest import project_config
-
     from vae_pipeline.datasets import ShardedArrayDataset
-    from vae_pipeline.pipelines.training.nodes import train_vae
     from vae_pipeline.pipelines.training.params import TrainingParams
+    from vae_pipeline.train import train_vae
 
     splits = {}
     fit_images, validation_images = train[:-validation], train[-validation:]

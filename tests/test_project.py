@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -101,3 +102,41 @@ def test_code_passes_ruff():
         check=False,
     )
     assert result.returncode == 0, result.stdout
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    modules = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    modules |= {
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    return modules
+
+
+def test_no_pipeline_imports_another_pipelines_nodes():
+    """Pipelines share code through vae_pipeline.data, vae_pipeline.train and
+    models/, and each other's pipelines, never through another's nodes."""
+    pipelines = PROJECT_ROOT / "src" / "vae_pipeline" / "pipelines"
+    crossings = [
+        f"{path.relative_to(pipelines)} imports {module}"
+        for path in pipelines.rglob("*.py")
+        for module in _imported_modules(path)
+        if (found := re.fullmatch(r"vae_pipeline\.pipelines\.(\w+)\.nodes", module))
+        and found[1] != path.relative_to(pipelines).parts[0]
+    ]
+    assert crossings == []
+
+
+def test_benchmarks_never_import_the_tests():
+    imports = {
+        path.name: [m for m in _imported_modules(path) if m.split(".")[0] == "tests"]
+        for path in (PROJECT_ROOT / "benchmarks").glob("*.py")
+    }
+    assert {name: found for name, found in imports.items() if found} == {}
