@@ -696,23 +696,12 @@ def _size(shape: tuple[int, ...]) -> str:
 
 KerasDatasetName = Literal["mnist", "fashion_mnist"]
 KerasSplit = Literal["train", "test", "all"]
-_FASHION_FILES = {
-    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
-}
-
-
-def keras_cache_dir() -> Path:
-    """The folder where ``keras.utils.get_file`` caches datasets."""
-    home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
-    return Path(home) / "datasets"
 
 
 class KerasDatasetSource(ImageSource):
-    """MNIST or Fashion-MNIST as ``keras.datasets`` caches them.
-
-    Reads the Keras cache when the files are there (no network); otherwise asks
-    ``keras.datasets`` to download them, which needs internet access.
+    """MNIST or Fashion-MNIST through ``keras.datasets``' own ``load_data``: from
+    the Keras cache (``$KERAS_HOME/datasets``) when the files are there, otherwise
+    downloaded, which needs internet access. Both are small enough to hold whole.
     """
 
     kind = "keras"
@@ -725,46 +714,20 @@ class KerasDatasetSource(ImageSource):
     def description(self) -> str:
         return f"keras.datasets.{self.dataset} ({self.split})"
 
-    def _splits(self) -> list[str]:
-        return ["train", "test"] if self.split == "all" else [self.split]
+    def iter_chunks(self, chunk_size: int) -> Iterator[ImageChunk]:
+        import keras
 
-    def _cached(self) -> bool:
-        cache = keras_cache_dir()
-        if self.dataset == "mnist":
-            return (cache / "mnist.npz").is_file()
-        return all(
-            (cache / "fashion-mnist" / name).is_file()
-            for split in self._splits()
-            for name in _FASHION_FILES[split]
-        )
-
-    def _download(self) -> None:
         try:
-            import keras
-
-            getattr(keras.datasets, self.dataset).load_data()
+            train, test = getattr(keras.datasets, self.dataset).load_data()
         except Exception as exc:
             raise InputDataError(
-                f"{self.description}: not in the Keras cache {keras_cache_dir()} "
-                f"and the download failed ({type(exc).__name__}: {exc})"
+                f"{self.description}: keras.datasets could not load it, from its "
+                f"cache or by download ({type(exc).__name__}: {exc})"
             ) from exc
-
-    def iter_chunks(self, chunk_size: int) -> Iterator[ImageChunk]:
-        if not self._cached():
-            self._download()
-        cache = keras_cache_dir()
-        for split in self._splits():
-            if self.dataset == "mnist":
-                prefix = "x_train" if split == "train" else "x_test"
-                with np.load(cache / "mnist.npz", allow_pickle=False) as arrays:
-                    source: ImageSource = ArraySource(
-                        arrays[prefix],
-                        arrays[prefix.replace("x_", "y_")],
-                        kind=self.kind,
-                        description=self.description,
-                    )
-            else:
-                images, labels = _FASHION_FILES[split]
-                folder = cache / "fashion-mnist"
-                source = IDXSource(IDXFile(folder / images), IDXFile(folder / labels))
+        parts = {"train": train, "test": test}
+        for split in ["train", "test"] if self.split == "all" else [self.split]:
+            images, labels = parts[split]
+            source = ArraySource(
+                images, labels, kind=self.kind, description=self.description
+            )
             yield from source.iter_chunks(chunk_size)

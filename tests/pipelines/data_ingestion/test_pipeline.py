@@ -6,6 +6,7 @@ import errno
 import json
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from kedro.io import DatasetError
@@ -285,53 +286,54 @@ def test_image_folder_skips_invalid_files_when_asked(
     assert "Skipped 2 invalid files" in caplog.text
 
 
-def test_keras_source_reads_the_keras_cache(
-    make_catalog, run_pipeline, tmp_path, monkeypatch
+def keras_arrays(train: int, test: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """What ``keras.datasets.*.load_data`` returns, for ``train`` and ``test``
+    images (the real files are not on this offline machine)."""
+    return tuple(
+        (
+            RNG.integers(0, 256, (count, 28, 28), np.uint8),
+            np.arange(count, dtype=np.uint8) % 10,
+        )
+        for count in (train, test)
+    )
+
+
+def test_keras_source_loads_through_keras_datasets(
+    make_catalog, run_pipeline, monkeypatch
 ):
-    cache = tmp_path / "keras_home" / "datasets"
-    cache.mkdir(parents=True)
-    arrays = {
-        "x_train": RNG.integers(0, 256, (40, 28, 28), np.uint8),
-        "y_train": np.arange(40, dtype=np.uint8) % 10,
-        "x_test": RNG.integers(0, 256, (10, 28, 28), np.uint8),
-        "y_test": np.arange(10, dtype=np.uint8),
-    }
-    np.savez(cache / "mnist.npz", **arrays)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: keras_arrays(40, 10))
     outputs = ingest(make_catalog, run_pipeline, source="keras")
     summary = outputs["ingestion_summary"]
     assert summary["num_images"] == 50 and summary["image_shape"] == [28, 28, 1]
     assert summary["description"] == "keras.datasets.mnist (all)"
 
 
-def test_keras_fashion_mnist_from_cache(
-    make_catalog, run_pipeline, tmp_path, monkeypatch
+def test_keras_fashion_mnist_split_and_load_failure(
+    make_catalog, run_pipeline, monkeypatch
 ):
-    folder = tmp_path / "keras_home" / "datasets" / "fashion-mnist"
-    folder.mkdir(parents=True)
-    for prefix, count in (("train", 30), ("t10k", 10)):
-        write_idx(
-            folder / f"{prefix}-images-idx3-ubyte.gz",
-            RNG.integers(0, 256, (count, 28, 28), np.uint8),
-        )
-        write_idx(
-            folder / f"{prefix}-labels-idx1-ubyte.gz",
-            np.arange(count, dtype=np.uint8) % 10,
-        )
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    fashion = keras.datasets.fashion_mnist
+    monkeypatch.setattr(fashion, "load_data", lambda: keras_arrays(30, 20))
+    entry = {
+        "type": "vae_pipeline.datasets.KerasImagesDataset",
+        "dataset": "fashion_mnist",
+        "split": "test",
+    }
+    overrides = {"raw_keras": entry}
     outputs = ingest(
-        make_catalog,
-        run_pipeline,
-        catalog_overrides={
-            "raw_keras": {
-                "type": "vae_pipeline.datasets.KerasImagesDataset",
-                "dataset": "fashion_mnist",
-                "split": "all",
-            }
-        },
-        source="keras",
+        make_catalog, run_pipeline, catalog_overrides=overrides, source="keras"
     )
-    assert outputs["ingestion_summary"]["num_images"] == 40
+    assert outputs["ingestion_summary"]["num_images"] == 20
+
+    def offline() -> None:
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(fashion, "load_data", offline)
+    with pytest.raises(
+        InputDataError,
+        match=r"^keras.datasets.fashion_mnist \(test\): keras.datasets could not "
+        "load it.*network unreachable",
+    ):
+        ingest(make_catalog, run_pipeline, catalog_overrides=overrides, source="keras")
 
 
 def test_split_is_deterministic_and_stratified(make_catalog, run_pipeline):
