@@ -33,12 +33,9 @@ class IncomingFile:
         object.__setattr__(self, "path", StoredFile.of(self.path))
 
     def content_sha256(self) -> str:
-        """SHA-256 of the file's bytes, read in 1 MiB blocks."""
-        digest = hashlib.sha256()
+        """SHA-256 of the file's bytes, read block by block."""
         with self.path.open() as stream:
-            while block := stream.read(2**20):
-                digest.update(block)
-        return digest.hexdigest()
+            return hashlib.file_digest(stream, "sha256").hexdigest()
 
     def load_image(self) -> Any:
         """The file as a PIL image (for image-folder batches)."""

@@ -57,6 +57,8 @@ def register_run_model(
     Returns:
         The new model version.
     """
+    # Not mlflow.register_model: it prints "Successfully registered model" and
+    # "Created version" to stderr, beside the log line below, on every run.
     try:
         client.get_registered_model(name)
     except MlflowException as error:
