@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from omegaconf import OmegaConf
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from vae_pipeline.errors import InputDataError
@@ -28,14 +29,9 @@ P = TypeVar("P", bound=StrictParams)
 
 
 def merged(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with ``overrides`` merged in, nested mappings key by key."""
-    result = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
-            result[key] = merged(result[key], value)
-        else:
-            result[key] = value
-    return result
+    """``base`` with ``overrides`` merged in, nested mappings key by key (as
+    Kedro merges configuration: OmegaConf)."""
+    return OmegaConf.to_container(OmegaConf.merge(base, overrides), resolve=False)
 
 
 def with_overrides(params: P, overrides: Mapping[str, Any], *, name: str) -> P:
