@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT, free_port, serve_command, wait_for
 from vae_pipeline.datasets import ShardedArrayDataset
-from vae_pipeline.tracking.vae_flavor import MAX_IMAGES
+from vae_pipeline.serving import MAX_IMAGES
 
 CHAMPION = "models:/vae_pipeline@champion"
 

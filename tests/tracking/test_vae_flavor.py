@@ -16,6 +16,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 
 from tests.conftest import model_options
+from vae_pipeline import serving
 from vae_pipeline.models import VAE, build_vae
 from vae_pipeline.tracking import vae_flavor
 
@@ -43,10 +44,10 @@ TRAINING_IMAGES = 40
 
 
 @pytest.fixture(scope="module")
-def reference(vae: VAE) -> vae_flavor.LatentReference:
+def reference(vae: VAE) -> serving.LatentReference:
     """A reference of 40 training images: 0..39, their NLL spread 10..49."""
     training = np.random.default_rng(1).random((TRAINING_IMAGES, *IMAGE_SHAPE))
-    return vae_flavor.LatentReference(
+    return serving.LatentReference(
         latent_means=vae.encode(training.astype(np.float32))[0],
         image_ids=np.arange(TRAINING_IMAGES),
         data_version="2026-12-01T00.00.00.000Z",
@@ -77,7 +78,7 @@ def test_logged_with_keras_flavor_signature_and_input_example(logged_uri, images
     assert outputs["reconstruction"]["tensor-spec"]["shape"] == (-1, *IMAGE_SHAPE)
     assert outputs["log_likelihood"]["tensor-spec"]["shape"] == (-1,)
     params = {spec["name"]: spec["default"] for spec in info.signature.params.to_dict()}
-    assert params == {**vae_flavor.PARAMS, "outlier_quantile": 0.0}
+    assert params == {**serving.PARAMS, "outlier_quantile": 0.0}
     # The images are checked by the model (one short line), not by MLflow's schema.
     assert info.signature.inputs is None
     assert info.metadata["image_shape"] == list(IMAGE_SHAPE)
@@ -90,6 +91,7 @@ def test_the_model_carries_its_code_and_pins_but_not_the_project(logged_uri):
     local = Path(mlflow.artifacts.download_artifacts(logged_uri))
     assert (local / "code/vae_pipeline/tracking/vae_flavor.py").is_file()
     assert (local / "code/vae_pipeline/models/vae.py").is_file()
+    assert (local / "code/vae_pipeline/serving/predictor.py").is_file()
     requirements = (local / "requirements.txt").read_text().split()
     pinned = {line.split("==")[0] for line in requirements if "==" in line}
     assert {"keras", "tensorflow", "numpy", "scikit-learn"} <= pinned
@@ -185,7 +187,7 @@ def test_served_answers_likelihood_outliers_neighbours_and_prior_samples(
         (np.zeros((2, 4, 8, 1)), {}, r"images must have shape \(n, 8, 8, 1\), got"),
         (np.full((2, *IMAGE_SHAPE), np.nan), {}, "NaN or infinite"),
         (np.full((2, *IMAGE_SHAPE), 2.0), {}, r"pixel values must lie in \[0, 1\]"),
-        (np.zeros((vae_flavor.MAX_IMAGES + 1, *IMAGE_SHAPE)), {}, "1 to 4096 images"),
+        (np.zeros((serving.MAX_IMAGES + 1, *IMAGE_SHAPE)), {}, "1 to 4096 images"),
         (np.zeros((2, *IMAGE_SHAPE)), {"iwae_samples": 0}, r"iwae_samples must lie"),
         (
             np.zeros((4000, *IMAGE_SHAPE)),

@@ -19,8 +19,9 @@ import numpy as np
 from vae_pipeline.datasets import ShardedArrays
 from vae_pipeline.models import VAE
 from vae_pipeline.pipelines.registration.params import RegistrationParams
+from vae_pipeline.serving import LatentReference
 from vae_pipeline.tracking.registry import ModelRelease, metric_tags
-from vae_pipeline.tracking.vae_flavor import LatentReference, ServableVAE
+from vae_pipeline.tracking.vae_flavor import ServableVAE
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 The images are every file under ``data/01_raw/scoring/``, validated and scaled as
 ingestion does. The model is the registered version's served form (its pyfunc,
-:class:`~vae_pipeline.tracking.vae_flavor.VAEPredictor`), so a batch scored here
+:class:`~vae_pipeline.serving.VAEPredictor`), so a batch scored here
 gets exactly what ``mlflow models serve`` answers for it: the latent mean, the
 importance-weighted negative log-likelihood and the outlier flag against a
 quantile of the training images' (kept with the version).
