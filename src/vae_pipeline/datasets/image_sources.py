@@ -431,7 +431,9 @@ class NPZSource(ImageSource):
     labels (N,), in the arrays ``images_key`` and ``labels_key`` (``x``, ``y``).
 
     ``x`` is streamed row block by row block from inside the archive, so neither a
-    compressed nor an uncompressed archive is ever loaded whole.
+    compressed nor an uncompressed archive is ever loaded whole. (Not ``np.load``:
+    its ``NpzFile`` reads a member whole, and ignores ``mmap_mode``; the headers
+    are read with NumPy's own ``np.lib.format``.)
     """
 
     kind = "npz"
