@@ -26,6 +26,9 @@ def register_pipelines() -> dict[str, Pipeline]:
         A mapping from pipeline names to ``Pipeline`` objects.
     """
     pipelines = find_pipelines(raise_errors=True)
+    # A building block, not a pipeline to run: ingestion, retraining and scoring
+    # each contain it under a namespace of their own.
+    pipelines.pop("prepare_images", None)
     if "generation" in pipelines:
         default_generation = pipelines["generation"]
         # On its own, generation runs on a registered model (the champion by default).

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -71,6 +71,16 @@ class SplitStream:
     @property
     def num_examples(self) -> int:
         return len(self.indices)
+
+    def take(self, positions: np.ndarray) -> SplitStream:
+        """The images at sorted ``positions`` of this stream, still lazy."""
+        return replace(self, indices=self.indices[positions])
+
+    def chunked(self, chunk_size: int) -> SplitStream:
+        """The same images, read ``chunk_size`` at a time."""
+        return replace(
+            self, preparation=replace(self.preparation, chunk_size=chunk_size)
+        )
 
     def iter_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         how = self.preparation

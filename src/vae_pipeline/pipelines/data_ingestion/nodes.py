@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from vae_pipeline.data import SourceProfile, SplitStream, profile_source, split_stream
+from vae_pipeline.data import SourceProfile, SplitStream
 from vae_pipeline.datasets import ShardedArrays
 from vae_pipeline.datasets.data_version import split_entry
 from vae_pipeline.datasets.image_sources import (
@@ -43,7 +43,7 @@ def select_source(
     npz: NPZSource,
     image_folder: Mapping[str, Callable[[], Any]],
     keras: ImageSource,
-) -> ImageSource:
+) -> dict[str, ImageSource]:
     """Pick the raw source named by ``data_ingestion.source``.
 
     Args:
@@ -58,40 +58,38 @@ def select_source(
         keras: ``keras.datasets`` source.
 
     Returns:
-        The selected source; nothing has been read from it yet.
+        ``{data_ingestion.source: the source}``, for the image-preparation
+        pipeline; nothing has been read from it yet.
     """
     if params.source == "idx":
-        return IDXSource(idx_images, idx_labels, labels_optional=True)
-    if params.source == "idx_splits":
-        return idx_splits
-    if params.source == "image_folder":
+        source: ImageSource = IDXSource(idx_images, idx_labels, labels_optional=True)
+    elif params.source == "image_folder":
         folder = params.image_folder
-        return ImageFolderSource(
+        source = ImageFolderSource(
             image_folder,
             folder="raw_image_folder",
             image_size=tuple(folder.image_size) if folder.image_size else None,
             color_mode=folder.color_mode,
             skip_invalid=folder.skip_invalid,
         )
-    if params.source == "npz":
-        return NPZSource(
+    elif params.source == "npz":
+        source = NPZSource(
             npz.path, images_key=params.npz.images, labels_key=params.npz.labels
         )
-    return {"digits": digits, "keras": keras}[params.source]
+    else:
+        given = {"digits": digits, "keras": keras, "idx_splits": idx_splits}
+        source = given[params.source]
+    return {params.source: source}
 
 
-def validate_source(source: ImageSource, params: IngestionParams) -> SourceProfile:
-    """Validate every image of the source in one streaming pass
-    (:func:`~vae_pipeline.data.profile_source`).
-
-    Raises:
-        InputDataError: With a one-line message naming the file and the problem.
-    """
-    return profile_source(source, params.preparation())
+def _the_one(values: Mapping[str, Any]) -> Any:
+    """The one value of ingestion's ``{source name: ...}`` mappings."""
+    (value,) = values.values()
+    return value
 
 
 def split_dataset(
-    profile: SourceProfile, params: IngestionParams
+    profiles: dict[str, SourceProfile], params: IngestionParams
 ) -> dict[str, np.ndarray]:
     """Assign each image to train, validation or test, reproducibly by seed.
 
@@ -100,7 +98,7 @@ def split_dataset(
     ``split``'s fractions and seed are not used.
 
     Args:
-        profile: The validated source profile.
+        profiles: The validated source's profile, by source name.
         params: Ingestion parameters (``split``: fractions, seed).
 
     Returns:
@@ -109,6 +107,7 @@ def split_dataset(
     Raises:
         InputDataError: When a split would be empty.
     """
+    profile: SourceProfile = _the_one(profiles)
     if profile.split_sizes is not None:
         logger.info(
             "Splits as %s gives them (data_ingestion.split is not used)",
@@ -148,16 +147,16 @@ def split_dataset(
 
 
 def build_model_input(
-    source: ImageSource,
-    profile: SourceProfile,
+    images: dict[str, SplitStream],
+    profiles: dict[str, SourceProfile],
     plan: dict[str, np.ndarray],
     params: IngestionParams,
 ) -> tuple[SplitStream, SplitStream, SplitStream, dict[str, Any]]:
     """Lazy scaled streams of the three splits and the ingestion summary.
 
     Args:
-        source: The selected source.
-        profile: Its validated profile.
+        images: The source's scaled images, by source name.
+        profiles: Its validated profile, by source name.
         plan: Source indices of each split.
         params: Ingestion parameters.
 
@@ -165,8 +164,8 @@ def build_model_input(
         Train, validation and test streams (written shard by shard when saved)
         and a JSON-serialisable summary of the ingestion.
     """
-    how = params.preparation()
-    streams = [split_stream(source, profile, plan[name], how) for name in SPLITS]
+    profile: SourceProfile = _the_one(profiles)
+    streams = [_the_one(images).take(plan[name]) for name in SPLITS]
     summary: dict[str, Any] = {
         "source": profile.kind,
         "description": profile.description,

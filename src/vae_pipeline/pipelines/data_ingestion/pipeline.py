@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
+from vae_pipeline.pipelines import prepare_images
 from vae_pipeline.pipelines.data_ingestion.nodes import (
     build_model_input,
     commit_data_version,
     select_source,
     split_dataset,
-    validate_source,
 )
 
 
@@ -35,18 +35,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "image_folder": "raw_image_folder",
                     "keras": "raw_keras",
                 },
-                outputs="raw_images",
+                outputs="raw_sources",
                 name="select_source_node",
             ),
-            Node(
-                func=validate_source,
-                inputs=["raw_images", "params:data_ingestion"],
-                outputs="raw_images_profile",
-                name="validate_source_node",
+            prepare_images.prepared(
+                "ingestion",
+                sources="raw_sources",
+                profiles="raw_profiles",
+                images="raw_images",
             ),
             Node(
                 func=split_dataset,
-                inputs=["raw_images_profile", "params:data_ingestion"],
+                inputs=["raw_profiles", "params:data_ingestion"],
                 outputs="split_plan",
                 name="split_dataset_node",
             ),
@@ -54,7 +54,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 func=build_model_input,
                 inputs=[
                     "raw_images",
-                    "raw_images_profile",
+                    "raw_profiles",
                     "split_plan",
                     "params:data_ingestion",
                 ],

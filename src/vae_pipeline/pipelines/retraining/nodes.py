@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from vae_pipeline.data import SourceProfile, profile_source, split_stream
+from vae_pipeline.data import SourceProfile, SplitStream
 from vae_pipeline.datasets import ShardedArrays
 from vae_pipeline.datasets.data_version import split_entry
 from vae_pipeline.datasets.file_sources import file_sources
@@ -168,44 +168,20 @@ def collect_incoming_sources(
     return sources
 
 
-def validate_incoming_sources(
-    sources: dict[str, ImageSource],
-    current_train_split: ShardedArrays,
-    params: IngestionParams,
-) -> dict[str, SourceProfile]:
-    """Validate every new source as ingestion does, against the training data.
-
-    Args:
-        sources: New image sources.
-        current_train_split: The training split the new data joins.
-        params: Ingestion parameters.
-
-    Returns:
-        Each source's profile.
-
-    Raises:
-        InputDataError: A corrupt source, or images or labels that do not match
-            the training data.
-    """
-    profiles = {}
-    for name, source in sources.items():
-        profile = profile_source(source, params.preparation())
-        where = source.description
-        if profile.image_shape != current_train_split.image_shape:
-            raise InputDataError(
-                f"{where}: images are {'x'.join(map(str, profile.image_shape))}, "
-                "the training data "
-                f"{'x'.join(map(str, current_train_split.image_shape))}"
-            )
-        if (profile.labels is not None) != current_train_split.has_labels:
-            raise InputDataError(
-                f"{where}: {'labelled' if profile.labels is not None else 'unlabelled'}"
-                " images cannot join "
-                f"{'labelled' if current_train_split.has_labels else 'unlabelled'} "
-                "training data"
-            )
-        profiles[name] = profile
-    return profiles
+def _check_joins(profile: SourceProfile, train_split: ShardedArrays) -> None:
+    """New images must be of the training data's shape, and labelled as it is."""
+    where = profile.description
+    if profile.image_shape != train_split.image_shape:
+        raise InputDataError(
+            f"{where}: images are {'x'.join(map(str, profile.image_shape))}, "
+            f"the training data {'x'.join(map(str, train_split.image_shape))}"
+        )
+    if (profile.labels is not None) != train_split.has_labels:
+        raise InputDataError(
+            f"{where}: {'labelled' if profile.labels is not None else 'unlabelled'}"
+            " images cannot join "
+            f"{'labelled' if train_split.has_labels else 'unlabelled'} training data"
+        )
 
 
 @dataclass(frozen=True)
@@ -238,9 +214,8 @@ class ConcatenatedArrays:
 def merge_training_data(
     current_train_split: ShardedArrays,
     current_validation_split: ShardedArrays,
-    sources: dict[str, ImageSource],
+    images: dict[str, SplitStream],
     profiles: dict[str, SourceProfile],
-    ingestion: IngestionParams,
     params: RetrainingParams,
 ) -> tuple[ConcatenatedArrays, ConcatenatedArrays, dict[str, Any]]:
     """Append the new images to the training and validation splits.
@@ -249,15 +224,27 @@ def merge_training_data(
     (``retraining.validation_fraction``) and training images, scaled as at
     ingestion; the test split is left alone.
 
+    Args:
+        current_train_split: The committed training split.
+        current_validation_split: The committed validation split.
+        images: The new sources' scaled images (image preparation).
+        profiles: Their profiles.
+        params: Retraining parameters.
+
     Returns:
         The merged training and validation streams and a summary of the merge.
+
+    Raises:
+        InputDataError: New images of another shape than the training data, or
+            labelled differently.
     """
+    for profile in profiles.values():
+        _check_joins(profile, current_train_split)
     rng = np.random.default_rng(params.seed)
-    how = ingestion.preparation()
     train_parts: list[Any] = [current_train_split]
     validation_parts: list[Any] = [current_validation_split]
     added: dict[str, dict[str, int]] = {}
-    for name, source in sources.items():
+    for name, stream in images.items():
         profile = profiles[name]
         order = rng.permutation(profile.num_images)
         cut = int(round(params.validation_fraction * profile.num_images))
@@ -266,7 +253,7 @@ def merge_training_data(
             (train_parts, order[cut:]),
         ):
             if len(indices):
-                parts.append(split_stream(source, profile, np.sort(indices), how))
+                parts.append(stream.take(np.sort(indices)))
         added[name] = {
             "images": profile.num_images,
             "train": profile.num_images - cut,

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from vae_pipeline.pipelines import evaluation, registration, training
+from vae_pipeline.pipelines import (
+    evaluation,
+    prepare_images,
+    registration,
+    training,
+)
 from vae_pipeline.pipelines.retraining.nodes import (
     collect_incoming_sources,
     commit_merged_data,
@@ -15,7 +20,6 @@ from vae_pipeline.pipelines.retraining.nodes import (
     retrain_vae,
     score_champion,
     select_new_files,
-    validate_incoming_sources,
 )
 
 
@@ -48,24 +52,19 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="incoming_sources",
                 name="collect_incoming_sources_node",
             ),
-            Node(
-                func=validate_incoming_sources,
-                inputs=[
-                    "incoming_sources",
-                    "current_train_split",
-                    "params:data_ingestion",
-                ],
-                outputs="incoming_profiles",
-                name="validate_incoming_sources_node",
+            prepare_images.prepared(
+                "incoming",
+                sources="incoming_sources",
+                profiles="incoming_profiles",
+                images="incoming_images",
             ),
             Node(
                 func=merge_training_data,
                 inputs=[
                     "current_train_split",
                     "current_validation_split",
-                    "incoming_sources",
+                    "incoming_images",
                     "incoming_profiles",
-                    "params:data_ingestion",
                     "params:retraining",
                 ],
                 outputs=["train_split", "validation_split", "retraining_summary"],

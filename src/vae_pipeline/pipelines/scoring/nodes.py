@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from vae_pipeline import plotting
-from vae_pipeline.data import SourceProfile, profile_source, split_stream
+from vae_pipeline.data import SplitStream
 from vae_pipeline.datasets import ShardedArrays
 from vae_pipeline.datasets.file_sources import file_sources
 from vae_pipeline.datasets.image_sources import ImageSource
@@ -70,63 +69,27 @@ def collect_scoring_sources(
     return sources
 
 
-def validate_scoring_sources(
-    sources: dict[str, ImageSource], ingestion: IngestionParams
-) -> dict[str, SourceProfile]:
-    """Validate every source as ingestion does; all must share one image shape.
-
-    Returns:
-        Each source's profile.
-
-    Raises:
-        InputDataError: A corrupt source, or sources of different image shapes.
-    """
-    profiles = {
-        name: profile_source(source, ingestion.preparation())
-        for name, source in sources.items()
-    }
-    shapes = {profile.image_shape for profile in profiles.values()}
-    if len(shapes) > 1:
-        sizes = ", ".join(
-            f"{name} {'x'.join(map(str, p.image_shape))}"
-            for name, p in profiles.items()
-        )
-        raise InputDataError(f"images to score of different shapes: {sizes}")
-    return profiles
-
-
-def _scaled_batches(
-    sources: dict[str, ImageSource],
-    profiles: dict[str, SourceProfile],
-    ingestion: IngestionParams,
-    batch_size: int,
+def _batches(
+    images: dict[str, SplitStream], batch_size: int
 ) -> Iterator[tuple[str, int, np.ndarray]]:
-    """(source, first index, images) batches, scaled as ingestion scales them."""
-    chunked = replace(ingestion.preparation(), chunk_size=batch_size)
-    for name, source in sources.items():
-        profile = profiles[name]
-        stream = split_stream(source, profile, np.arange(profile.num_images), chunked)
+    """(source, first index, images) batches of the prepared images."""
+    for name, stream in images.items():
         start = 0
-        for images, _ in stream.iter_chunks():
-            yield name, start, images
-            start += len(images)
+        for batch, _ in stream.chunked(batch_size).iter_chunks():
+            yield name, start, batch
+            start += len(batch)
 
 
 def score_images(
-    sources: dict[str, ImageSource],
-    profiles: dict[str, SourceProfile],
+    images: dict[str, SplitStream],
     scoring_model: Any,
-    ingestion: IngestionParams,
     params: ScoringParams,
 ) -> pd.DataFrame:
     """Score every image with the registered model, ``batch_size`` at a time.
 
     Args:
-        sources: The sources to score.
-        profiles: Their validated profiles.
+        images: The images to score, scaled as at training (image preparation).
         scoring_model: The registered model as MLflow's pyfunc.
-        ingestion: Ingestion parameters (scaling and binarization, as at
-            training).
         params: Scoring parameters.
 
     Returns:
@@ -143,11 +106,9 @@ def score_images(
     if params.outlier_quantile is not None:
         request["outlier_quantile"] = params.outlier_quantile
     frames = []
-    for name, start, images in _scaled_batches(
-        sources, profiles, ingestion, params.batch_size
-    ):
+    for name, start, batch in _batches(images, params.batch_size):
         try:
-            outputs = scoring_model.predict(images, params=request)
+            outputs = scoring_model.predict(batch, params=request)
         except Exception as error:  # MLflow's bad-request error names the problem
             raise InputDataError(f"{name}: {error}") from None
         if "outlier" not in outputs:
@@ -155,7 +116,7 @@ def score_images(
                 "the scoring model keeps no training reference for outlier "
                 "thresholds: register it again with this version of vae-pipeline"
             )
-        count = len(images)
+        count = len(batch)
         frame = pd.DataFrame(
             {
                 "image_id": [f"{name}#{start + i}" for i in range(count)],
@@ -210,11 +171,9 @@ def plot_score_histogram(image_scores: pd.DataFrame, params: ScoringParams) -> F
 
 
 def find_similar_images(
-    sources: dict[str, ImageSource],
-    profiles: dict[str, SourceProfile],
+    images: dict[str, SplitStream],
     scoring_model: Any,
     train_split: ShardedArrays,
-    ingestion: IngestionParams,
     params: ScoringParams,
 ) -> tuple[dict[str, Any], Figure]:
     """The nearest training images in latent space of the first scored images.
@@ -226,10 +185,8 @@ def find_similar_images(
         ``{"queries": [image ids], "neighbor_ids": [[...]], "distances": [[...]]}``
         and a figure: each query beside its nearest training images.
     """
-    _, _, images = next(
-        _scaled_batches(sources, profiles, ingestion, params.similar_examples)
-    )
-    queries = images[: params.similar_examples]
+    name, _, first = next(_batches(images, params.similar_examples))
+    queries = first[: params.similar_examples]
     outputs = scoring_model.predict(
         queries, params={"neighbors": params.similar_neighbors, "iwae_samples": 1}
     )
@@ -245,7 +202,6 @@ def find_similar_images(
         np.concatenate([query[np.newaxis], neighbors[[lookup[i] for i in row]]])
         for query, row in zip(queries, ids, strict=True)
     ]
-    name = next(iter(sources))
     result = {
         "queries": [f"{name}#{i}" for i in range(len(queries))],
         "neighbor_ids": ids.tolist(),

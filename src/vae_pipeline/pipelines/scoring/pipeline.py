@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
+from vae_pipeline.pipelines import prepare_images
 from vae_pipeline.pipelines.scoring.nodes import (
     collect_scoring_sources,
     find_similar_images,
     plot_score_histogram,
     score_images,
     scoring_metrics,
-    validate_scoring_sources,
 )
 
 
@@ -31,21 +31,15 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="scoring_sources",
                 name="collect_scoring_sources_node",
             ),
-            Node(
-                func=validate_scoring_sources,
-                inputs=["scoring_sources", "params:data_ingestion"],
-                outputs="scoring_profiles",
-                name="validate_scoring_sources_node",
+            prepare_images.prepared(
+                "scoring",
+                sources="scoring_sources",
+                profiles="scoring_profiles",
+                images="scoring_images",
             ),
             Node(
                 func=score_images,
-                inputs=[
-                    "scoring_sources",
-                    "scoring_profiles",
-                    "scoring_model",
-                    "params:data_ingestion",
-                    "params:scoring",
-                ],
+                inputs=["scoring_images", "scoring_model", "params:scoring"],
                 outputs="image_scores",
                 name="score_images_node",
             ),
@@ -64,11 +58,9 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=find_similar_images,
                 inputs=[
-                    "scoring_sources",
-                    "scoring_profiles",
+                    "scoring_images",
                     "scoring_model",
                     "train_split",
-                    "params:data_ingestion",
                     "params:scoring",
                 ],
                 outputs=["similar_images", "similar_images_plot"],
