@@ -9,14 +9,17 @@ import numpy as np
 import pytest
 
 from tests.conftest import typed_params
-from vae_pipeline.datasets.image_sources import IDXSource, NPZSource
+from vae_pipeline.datasets import ShardedArrayDataset
+from vae_pipeline.datasets.image_sources import ArraySource, IDXSource, NPZSource
 from vae_pipeline.datasets.incoming import IncomingFile
 from vae_pipeline.errors import InputDataError, NothingToRetrain
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
+from vae_pipeline.pipelines.prepare_images.nodes import scale_sources, validate_sources
 from vae_pipeline.pipelines.registration.params import RegistrationParams
 from vae_pipeline.pipelines.retraining.nodes import (
     collect_incoming_sources,
     decide_promotion,
+    merge_training_data,
     select_new_files,
 )
 from vae_pipeline.pipelines.retraining.params import RetrainingParams
@@ -159,3 +162,30 @@ def test_promotion_needs_to_beat_the_champion_by_the_margin(
     assert "champion v4 25.000" in decision["reason"]
     assert metrics["promoted"]["value"] == float(promote)
     assert np.isclose(metrics["champion_negative_elbo"]["value"], 25.0)
+
+
+@pytest.mark.parametrize(
+    ("images", "labels", "message"),
+    [
+        (np.zeros((6, 4, 4, 1), np.float32), np.arange(6), r"images are 4x4x1, the "),
+        (np.zeros((6, 8, 8, 1), np.float32), None, r"unlabelled images cannot join"),
+    ],
+)
+def test_new_images_must_match_the_training_data(tmp_path, images, labels, message):
+    """Prepared like any images, then refused at the merge, in one line."""
+    splits = {}
+    for name in ("train", "validation"):
+        dataset = ShardedArrayDataset(filepath=str(tmp_path / name))
+        dataset.save((np.zeros((10, 8, 8, 1), np.float32), np.arange(10) % 2))
+        splits[name] = dataset.load()
+    ingestion = typed_params(IngestionParams, "data_ingestion")
+    sources = {"b1/new.npz": ArraySource(images, labels, kind="npz", description="b1")}
+    profiles = validate_sources(sources, ingestion)
+    with pytest.raises(InputDataError, match=f"^b1: {message}"):
+        merge_training_data(
+            splits["train"],
+            splits["validation"],
+            scale_sources(sources, profiles, ingestion),
+            profiles,
+            typed_params(RetrainingParams, "retraining"),
+        )
