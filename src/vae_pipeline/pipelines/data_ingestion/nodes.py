@@ -1,9 +1,10 @@
 """Nodes of the data-ingestion pipeline.
 
 The raw datasets load as lazy :class:`ImageSource` handles. The nodes pick the
-configured one, validate it in one streaming pass, plan a seeded (stratified)
-split, and return lazy per-split streams that the sharded model-input datasets
-consume chunk by chunk: no node ever holds the whole image set in memory.
+configured one (the ``prepare_images`` pipeline then validates it in one
+streaming pass and scales it lazily), plan a seeded (stratified) split, and take
+each split's stream, which the sharded model-input datasets consume chunk by
+chunk: no node ever holds the whole image set in memory.
 """
 
 from __future__ import annotations
