@@ -30,6 +30,7 @@ from support import (
     project_config,
     read_idx,
     relocate_catalog_entry,
+    typed_params,
 )
 
 SIZES = (10_000, 100_000)
@@ -90,7 +91,9 @@ def run_child(images: Path, labels: Path, data_root: Path) -> None:
     config["raw_idx_images"]["filepath"] = str(images)
     config["raw_idx_labels"]["filepath"] = str(labels)
     catalog = DataCatalog.from_config(config)
-    catalog["params:data_ingestion"] = IngestionParams(source="idx")
+    catalog["params:data_ingestion"] = typed_params(
+        IngestionParams, "data_ingestion", source="idx"
+    )
     rss_before = peak_rss_mib()
     start = time.perf_counter()
     SequentialRunner().run(create_pipeline(), catalog)
