@@ -147,6 +147,25 @@ def test_each_run_registered_a_version_the_first_is_champion(project, client):
     assert aliases(client) == {"champion": 1}
 
 
+def test_each_run_logs_its_data_version_as_an_mlflow_input(project, client):
+    """Lineage in MLflow's UI: the data version a run committed is its input,
+    with one digest for the same images ingested twice."""
+    runs = default_runs(client)
+    inputs = [run.inputs.dataset_inputs for run in runs]
+    assert [len(found) for found in inputs] == [1, 1]
+    versions = sorted(
+        client.search_model_versions("name='vae_pipeline'"),
+        key=lambda v: int(v.version),
+    )
+    for (found,), version in zip(inputs, versions, strict=True):
+        assert found.dataset.name == f"model_input@{version.tags['data_version']}"
+        assert json.loads(found.dataset.source) == {
+            "uri": str(project / "data/05_model_input")
+        }
+        assert [tag.value for tag in found.tags] == ["training"]
+    assert inputs[0][0].dataset.digest == inputs[1][0].dataset.digest
+
+
 PREDICT = textwrap.dedent(
     """
     import sys

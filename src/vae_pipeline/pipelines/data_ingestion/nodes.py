@@ -9,6 +9,7 @@ chunk: no node ever holds the whole image set in memory.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -234,3 +235,24 @@ def commit_data_version(
         ", ".join(f"{name} {entry['num_examples']}" for name, entry in splits.items()),
     )
     return {"parent": None, "splits": splits, "summary": summary, "incoming": {}}
+
+
+def data_version_input(data_version: dict[str, Any]) -> dict[str, str]:
+    """The committed data version as an MLflow dataset input.
+
+    Args:
+        data_version: The committed record.
+
+    Returns:
+        ``name`` (``model_input@<version>``) and ``digest``: the first 16 hex
+        digits of a SHA-256 over the splits' content hashes, so the same images
+        ingested twice have one digest.
+    """
+    splits = data_version["splits"]
+    contents = "".join(
+        f"{name}:{splits[name].get('content_sha256')};" for name in sorted(splits)
+    )
+    return {
+        "name": f"model_input@{data_version['version']}",
+        "digest": hashlib.sha256(contents.encode()).hexdigest()[:16],
+    }

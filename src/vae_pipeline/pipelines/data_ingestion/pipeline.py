@@ -8,9 +8,21 @@ from vae_pipeline.pipelines import prepare_images
 from vae_pipeline.pipelines.data_ingestion.nodes import (
     build_model_input,
     commit_data_version,
+    data_version_input,
     select_source,
     split_dataset,
 )
+
+
+def track_data_version_node() -> Node:
+    """Log the committed data version as an MLflow dataset input (shared with
+    retraining)."""
+    return Node(
+        func=data_version_input,
+        inputs="data_version",
+        outputs="data_version_input",
+        name="track_data_version_node",
+    )
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -77,6 +89,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="data_version",
                 name="commit_data_version_node",
             ),
+            track_data_version_node(),
         ],
         tags=["data_ingestion"],
     )

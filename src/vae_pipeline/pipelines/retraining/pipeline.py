@@ -6,6 +6,7 @@ from __future__ import annotations
 from kedro.pipeline import Node, Pipeline
 
 from vae_pipeline.pipelines import (
+    data_ingestion,
     evaluation,
     prepare_images,
     registration,
@@ -116,6 +117,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="data_version",
                 name="commit_data_version_node",
             ),
+            data_ingestion.track_data_version_node(),
             Node(
                 func=promote_model,
                 inputs=[
