@@ -1,4 +1,5 @@
-"""Kedro-free image data: how raw images become model input."""
+"""Image data without Kedro's pipelines or catalog: how raw images become model
+input."""
 
 from vae_pipeline.data.prepare import (
     Preparation,

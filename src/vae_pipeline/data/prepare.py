@@ -4,8 +4,10 @@ Ingestion, retraining and scoring all read images through an
 :class:`~vae_pipeline.datasets.image_sources.ImageSource`, validate them in one
 streaming pass (:func:`profile_source`) and scale them chunk by chunk
 (:func:`split_stream`), under one :class:`Preparation`: the ``data_ingestion``
-parameters that say how pixels are read. Kedro-free, so no pipeline imports
-another pipeline's nodes to prepare images.
+parameters that say how pixels are read. It calls no Kedro API, so no pipeline
+imports another pipeline's nodes to prepare images. (Not yet free of Kedro as a
+dependency: the readers it uses live in ``vae_pipeline.datasets``, whose package
+imports Kedro's dataset base classes.)
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Image sources from a set of files: NPZ archives, IDX files, image files.
 
-Kedro-free: the retraining pipeline turns a batch of new files into sources with
-it, and the scoring pipeline the files it scores.
+No Kedro dataset or pipeline: the retraining pipeline turns a batch of new files
+into sources with it, and the scoring pipeline the files it scores.
 """
 
 from __future__ import annotations
