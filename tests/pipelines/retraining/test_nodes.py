@@ -8,21 +8,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import typed_params
+from tests.conftest import model_options, typed_params
 from vae_pipeline.datasets import ShardedArrayDataset
 from vae_pipeline.datasets.image_sources import ArraySource, IDXSource, NPZSource
 from vae_pipeline.datasets.incoming import IncomingFile
 from vae_pipeline.errors import InputDataError, NothingToRetrain
+from vae_pipeline.models import build_vae
+from vae_pipeline.models.evaluation import summarize_latents
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
+from vae_pipeline.pipelines.evaluation.params import EvaluationParams
 from vae_pipeline.pipelines.prepare_images.nodes import scale_sources, validate_sources
 from vae_pipeline.pipelines.registration.params import RegistrationParams
 from vae_pipeline.pipelines.retraining.nodes import (
     collect_incoming_sources,
     decide_promotion,
     merge_training_data,
+    score_for_promotion,
     select_new_files,
 )
 from vae_pipeline.pipelines.retraining.params import RetrainingParams
+from vae_pipeline.tracking.champion import Champion
 
 CHAMPION = {"champion": "1"}
 
@@ -134,11 +139,53 @@ def test_committed_data_without_a_chosen_model_is_trained_on_again(
 
 def decide(challenger: float, champion: float | None, margin: float):
     decision, metrics = decide_promotion(
-        {"negative_elbo": challenger},
-        {"version": None if champion is None else "4", "negative_elbo": champion},
+        {
+            "split": "validation",
+            "images": 40,
+            "challenger": challenger,
+            "champion": champion,
+            "champion_version": None if champion is None else "4",
+        },
         typed_params(RetrainingParams, "retraining", promotion_margin=margin),
     )
     return decision, metrics
+
+
+def test_promotion_scores_both_models_on_the_validation_split(tmp_path):
+    """The decision never reads the test split, whose figures the reports quote."""
+    rng = np.random.default_rng(0)
+    splits = {}
+    for name, count in (("validation", 12), ("test", 20)):
+        dataset = ShardedArrayDataset(filepath=str(tmp_path / name))
+        dataset.save(rng.random((count, 8, 8, 1), dtype=np.float32))
+        splits[name] = dataset.load()
+    models = [
+        build_vae((8, 8, 1), seed=seed, **model_options(latent_dim=2))
+        for seed in (1, 2)
+    ]
+    champion = Champion("vae_pipeline", version="3", image_shape=(8, 8, 1))
+    champion.__dict__["model"] = models[1]  # as loaded from the registry
+    params = typed_params(EvaluationParams, "evaluation")
+
+    scores = score_for_promotion(models[0], champion, splits["validation"], params)
+
+    def negative_elbo(model, split):
+        summary = summarize_latents(
+            model, split.images(), num_samples=params.elbo_samples, seed=params.seed
+        )
+        return float(summary.negative_elbo.mean())
+
+    assert scores["split"] == "validation"
+    assert scores["images"] == 12
+    assert scores["champion_version"] == "3"
+    assert scores["challenger"] == negative_elbo(models[0], splits["validation"])
+    assert scores["champion"] == negative_elbo(models[1], splits["validation"])
+    assert scores["champion"] != negative_elbo(models[1], splits["test"])
+    first = score_for_promotion(
+        models[0], Champion("vae_pipeline"), splits["validation"], params
+    )
+    assert first["champion"] is None
+    assert first["challenger"] == scores["challenger"]
 
 
 def test_first_model_is_promoted():
@@ -159,6 +206,7 @@ def test_promotion_needs_to_beat_the_champion_by_the_margin(
     assert decision["promote"] is promote
     assert decision["champion_negative_elbo"] == 25.0
     assert decision["challenger_negative_elbo"] == challenger
+    assert "validation negative ELBO" in decision["reason"]
     assert "champion v4 25.000" in decision["reason"]
     assert metrics["promoted"]["value"] == float(promote)
     assert np.isclose(metrics["champion_negative_elbo"]["value"], 25.0)

@@ -162,7 +162,7 @@ def test_2_a_retraining_killed_while_training_merges_the_batch_once(project, cli
     assert versions(client) == [1, 2]
     version = client.get_model_version("vae_pipeline", "2")
     outcome = version.tags["promotion"]
-    assert "held-out negative ELBO" in version.tags["promotion.reason"]
+    assert "validation negative ELBO" in version.tags["promotion.reason"]
     assert version.tags["data_version"] == record["version"]
     expected = (
         {"champion": 2} if outcome == "champion" else {"champion": 1, "challenger": 2}

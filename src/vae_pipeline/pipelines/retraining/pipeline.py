@@ -19,7 +19,7 @@ from vae_pipeline.pipelines.retraining.nodes import (
     merge_training_data,
     promote_model,
     retrain_vae,
-    score_champion,
+    score_for_promotion,
     select_new_files,
 )
 
@@ -88,18 +88,19 @@ def create_pipeline(**kwargs) -> Pipeline:
     promote = Pipeline(
         [
             Node(
-                func=score_champion,
-                inputs=["champion_model", "test_split", "params:evaluation"],
-                outputs="champion_score",
-                name="score_champion_node",
+                func=score_for_promotion,
+                inputs=[
+                    "vae_model",
+                    "champion_model",
+                    "validation_split",
+                    "params:evaluation",
+                ],
+                outputs="promotion_scores",
+                name="score_for_promotion_node",
             ),
             Node(
                 func=decide_promotion,
-                inputs=[
-                    "evaluation_metrics",
-                    "champion_score",
-                    "params:retraining",
-                ],
+                inputs=["promotion_scores", "params:retraining"],
                 outputs=["promotion_decision", "promotion_metrics"],
                 name="decide_promotion_node",
             ),
