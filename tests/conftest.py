@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import functools
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -173,3 +176,62 @@ def kedro_cli(
         timeout=600,
         check=False,
     )
+
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1600,1000",
+    "--virtual-time-budget=20000",
+)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's headless Chromium (``apt-get install chromium``)."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    require(found is not None, "Chromium", "apt-get install chromium")
+    return found
+
+
+def browse(chromium: str, url: str, *args: str) -> str:
+    """Open ``url`` in headless Chromium with ``args`` (``--dump-dom``,
+    ``--screenshot=...``); its standard output."""
+    with tempfile.TemporaryDirectory() as profile:
+        result = subprocess.run(
+            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, url],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def model_report(client: MlflowClient, project: Path, version: Any) -> str:
+    """The report page of a registered version, checked to be the same in its
+    MLflow run (``reports/model_report.html``) and under ``data/08_reporting``
+    (the run's save version), and to reference nothing outside itself."""
+    run = client.get_run(version.run_id)
+    with tempfile.TemporaryDirectory() as folder:
+        logged = Path(
+            client.download_artifacts(
+                version.run_id, "reports/model_report.html", folder
+            )
+        ).read_text()
+    pages = project / "data/08_reporting/model_report.html"
+    local = pages / run.data.tags["kedro.run_id"] / "model_report.html"
+    assert local.read_text() == logged
+    assert f"vae_pipeline version {version.version}</h1>" in logged
+    references = re.findall(r'(?:src|href)="([^"]*)"', logged)
+    assert references, "no figure in the report"
+    assert all(ref.startswith("data:image/png;base64,") for ref in references)
+    assert "<script" not in logged and "<link" not in logged
+    return logged

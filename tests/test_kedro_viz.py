@@ -11,16 +11,13 @@ import functools
 import http.server
 import json
 import re
-import shutil
-import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import kedro_cli, make_project_copy, require
+from tests.conftest import browse, kedro_cli, make_project_copy
 
 PIPELINE_NODES = {
     "__default__": {
@@ -32,11 +29,13 @@ PIPELINE_NODES = {
         "draw_latent_manifold_node",
         "register_model_node",
         "assign_first_champion_node",
+        "report_model_node",
         "train_split",
         "data_version",
         "vae_model",
         "evaluation_metrics",
         "registered_model",
+        "model_report",
         "model_aliases",
     },
     "retraining": {
@@ -47,6 +46,7 @@ PIPELINE_NODES = {
         "register_model_node",
         "commit_data_version_node",
         "promote_model_node",
+        "report_model_node",
         "incoming_files",
         "current_data_version",
         "champion_model",
@@ -68,18 +68,6 @@ PIPELINE_NODES = {
     },
 }
 LAYERS = ("raw", "model_input", "models", "model_output", "reporting")
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1600,1000",
-    "--virtual-time-budget=20000",
-)
 
 
 @pytest.fixture(scope="module")
@@ -119,26 +107,6 @@ def served(site: Path) -> Iterator[str]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}/"
     server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    require(found is not None, "Chromium", "apt-get install chromium")
-    return found
-
-
-def browse(chromium: str, url: str, *args: str) -> str:
-    with tempfile.TemporaryDirectory() as profile:
-        result = subprocess.run(
-            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, url],
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
 
 
 @pytest.mark.parametrize("pipeline", list(PIPELINE_NODES))

@@ -158,7 +158,9 @@ def test_a_champion_of_another_shape_refuses_in_one_line(project):
     retraining = kedro_cli(project, "run", "--env", ENV, "--pipelines", "retraining")
     assert retraining.returncode == 1
     [line] = retraining.stderr.strip().splitlines()
-    assert line.startswith("Error: the test split are 32x32x3 images, but 'vae_faces'")
+    assert line.startswith(
+        "Error: the training data are 32x32x3 images, but 'vae_faces' @champion"
+    )
     assert "Traceback" not in retraining.stdout + retraining.stderr
 
     write_images(project / "data" / ENV / "01_raw" / "scoring", seed=2, per_class=2)

@@ -18,9 +18,11 @@ from mlflow.tracking import MlflowClient
 from tests.conftest import (
     aliases,
     assert_ok,
+    browse,
     free_port,
     git,
     kedro_cli,
+    model_report,
     written_files,
 )
 
@@ -57,6 +59,9 @@ def test_console_shows_plain_lines_a_summary_and_no_library_noise(project):
         assert "Run summary:" in text
         assert "test -ELBO" in text and "KL per dimension (nats):" in text
         assert "figures: 7 under data/08_reporting" in text
+        assert re.search(
+            r"report: data/08_reporting/model_report.html/\S+/model_", text
+        )
     assert any("version 1, now @champion: the first version" in s for s in first)
     assert any("version 2; @champion stays version 1" in s for s in second)
 
@@ -121,7 +126,12 @@ def test_run_has_figures_reports_summary_and_tags(project, client):
         return {Path(a.path).name for a in client.list_artifacts(run_id, path)}
 
     assert listed("figures") == {f"{name}.png" for name in FIGURES}
-    assert listed("reports") == {"evaluation_metrics.json", "training_history.json"}
+    assert listed("reports") == {
+        "evaluation_metrics.json",
+        "training_history.json",
+        "promotion_decision.json",
+        "model_report.html",
+    }
     assert listed("data") == {"ingestion_summary.json"}
     tags = run.data.tags
     assert tags["mlflow.source.git.commit"] == git(project, "rev-parse", "HEAD")
@@ -164,6 +174,34 @@ def test_each_run_logs_its_data_version_as_an_mlflow_input(project, client):
         }
         assert [tag.value for tag in found.tags] == ["training"]
     assert inputs[0][0].dataset.digest == inputs[1][0].dataset.digest
+
+
+def test_each_registered_version_has_one_report_page(project, client, chromium):
+    """Metrics with units, the figures inside the page, lineage, the decision;
+    and the page renders in a browser."""
+    versions = sorted(
+        client.search_model_versions("name='vae_pipeline'"),
+        key=lambda v: int(v.version),
+    )
+    pages = project / "data/08_reporting/model_report.html"
+    assert len(list(pages.iterdir())) == len(versions) == 2
+    for version in versions:
+        page = model_report(client, project, version)
+        run = client.get_run(version.run_id)
+        elbo = run.data.metrics["test.negative_elbo"]
+        assert re.search(
+            rf"<td>negative_elbo</td><td class=\"number\">{elbo:.4g}</td>"
+            r"<td>nats per image</td>",
+            page,
+        )
+        assert page.count("<img ") == 5
+        assert f"Data version <code>{version.tags['data_version']}</code>" in page
+    first, second = (model_report(client, project, v) for v in versions)
+    assert "Promoted to champion.</strong> no champion yet" in first
+    assert "Not promoted.</strong> @champion stays version 1" in second
+    page_file = next(pages.glob("*/model_report.html"))
+    dom = browse(chromium, page_file.as_uri(), "--dump-dom")
+    assert "<h2>Lineage</h2>" in dom and dom.count("<img ") == 5
 
 
 PREDICT = textwrap.dedent(

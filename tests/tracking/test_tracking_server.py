@@ -32,11 +32,13 @@ from tests.conftest import (
     wait_for,
 )
 
-EVALUATION_FIGURES = {
+# Evaluation's, and the prior samples of the registered version's report.
+REPORTED_FIGURES = {
     "latent_distributions.png",
     "latent_scatter.png",
     "reconstructions.png",
     "training_curves.png",
+    "prior_samples.png",
 }
 
 
@@ -149,7 +151,9 @@ def test_training_and_evaluation_tracked_on_a_postgresql_backed_server(
     figures = {
         Path(a.path).name for a in client.list_artifacts(run.info.run_id, "figures")
     }
-    assert figures == EVALUATION_FIGURES
+    assert figures == REPORTED_FIGURES
+    reports = client.list_artifacts(run.info.run_id, "reports")
+    assert "model_report.html" in {Path(a.path).name for a in reports}
     (version,) = client.search_model_versions("name='vae_pipeline'")
     assert version.run_id == run.info.run_id
     assert float(version.tags["metric.test.negative_elbo"]) == pytest.approx(

@@ -15,7 +15,7 @@ from typing import Any
 import mlflow
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
-from kedro.io import AbstractVersionedDataset, DataCatalog
+from kedro.io import AbstractVersionedDataset, CachedDataset, DataCatalog
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 MODEL = "vae_model"
 SPLITS = ("train_split", "validation_split", "test_split")
 DATA_VERSION = "data_version"  # the record a run commits
+REPORT = "model_report"  # the registered version's page
 CURRENT_DATA_VERSION = "current_data_version"  # the record a run starts from
 REGISTERED_MODEL = "registered_vae_model"  # a registered model a run loads
 
@@ -152,6 +153,8 @@ class RunSummaryHooks:
         if dataset_name == "evaluation_metrics" and isinstance(data, dict):
             self._metrics = data
         dataset = self._catalog.get(dataset_name) if self._catalog else None
+        if isinstance(dataset, CachedDataset):  # the dataset it keeps in memory
+            dataset = dataset._dataset  # noqa: SLF001 (no public API)
         version = (
             dataset.resolve_save_version()
             if isinstance(dataset, AbstractVersionedDataset)
@@ -176,6 +179,8 @@ class RunSummaryHooks:
         if figures:
             folder = _relative(_up(figures[0], 3), self._root)
             lines.append(f"figures: {len(figures)} under {folder}")
+        if REPORT in self._saved:
+            lines.append(f"report: {_relative(self._saved[REPORT], self._root)}")
         if self._loaded_model is not None:
             try:
                 used = _model_version(MlflowClient(), self._loaded_model)

@@ -6,7 +6,8 @@ again (merged once, resumed, v2) -> nothing new (no-op) -> a retraining killed
 right after registering (its version is removed; merged once) -> a batch in two
 pieces and a batch whose name sorts first (every file merged once) -> two
 retraining runs at once (one refuses) -> a corrupt file (named; nothing changes)
--> a run failing after the merge (nothing committed or registered).
+-> a run failing after the merge (nothing committed or registered) -> every
+registered version has its report page.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from tests.conftest import (
     kedro_cli,
     kedro_command,
     make_project_copy,
+    model_report,
 )
 
 INCOMING = Path("data/01_raw/incoming")
@@ -284,3 +286,19 @@ def test_8_a_run_failing_after_the_merge_commits_and_registers_nothing(project, 
     assert committed(project) == record
     assert versions(client) == before_versions
     assert run_statuses(client)[-1] == RunStatus.to_string(RunStatus.FAILED)
+
+
+def test_9_every_registered_version_has_its_report(project, client):
+    found = client.search_model_versions("name='vae_pipeline'")
+    assert len(found) >= 3  # the default run's and the retrainings'
+    for version in found:
+        page = model_report(client, project, version)
+        if version.tags.get("promotion") is not None:  # decided by a retraining
+            assert "validation negative ELBO" in page or "no champion" in page
+            record = json.loads(
+                (project / MODEL_INPUT / "data_version.json")
+                .joinpath(version.tags["data_version"], "data_version.json")
+                .read_text()
+            )
+            for digest in record["incoming"].values():
+                assert digest in page

@@ -15,10 +15,12 @@ from numbers import Real
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from vae_pipeline.datasets import ShardedArrays
 from vae_pipeline.models import VAE
 from vae_pipeline.pipelines.registration.params import RegistrationParams
+from vae_pipeline.reporting import model_report
 from vae_pipeline.serving import LatentReference
 from vae_pipeline.tracking.registry import ModelRelease, metric_tags
 from vae_pipeline.tracking.vae_flavor import ServableVAE
@@ -101,25 +103,49 @@ def release_model(
     return ModelRelease(servable, tags)
 
 
-def first_champion(
-    registered_model: dict[str, str],
-    current_aliases: dict[str, str],
-    params: RegistrationParams,
+def decide_first_champion(
+    current_aliases: dict[str, str], params: RegistrationParams
 ) -> dict[str, Any]:
     """Make the first registered version champion; later ones wait for a
     retraining run to promote them (or for the user to move the alias).
 
     Args:
-        registered_model: The version this run registered.
         current_aliases: The registered model's aliases before this run.
+        params: Registration parameters (``champion_alias``).
+
+    Returns:
+        The decision, in the form retraining's ``decide_promotion`` gives it:
+        ``promote``, ``champion_version`` and ``reason``.
+    """
+    champion = current_aliases.get(params.champion_alias)
+    return {
+        "promote": champion is None,
+        "champion_version": champion,
+        "reason": (
+            "no champion yet: the first version becomes champion"
+            if champion is None
+            else f"@{params.champion_alias} stays version {champion}: only the "
+            "retraining pipeline promotes a better model"
+        ),
+    }
+
+
+def first_champion(
+    registered_model: dict[str, str],
+    promotion_decision: dict[str, Any],
+    params: RegistrationParams,
+) -> dict[str, Any]:
+    """Apply :func:`decide_first_champion`'s decision to the aliases.
+
+    Args:
+        registered_model: The version this run registered.
+        promotion_decision: Whether it becomes champion.
         params: Registration parameters (``champion_alias``).
 
     Returns:
         The alias update for ``model_aliases``.
     """
-    aliases = (
-        [] if params.champion_alias in current_aliases else [params.champion_alias]
-    )
+    aliases = [params.champion_alias] if promotion_decision["promote"] else []
     if aliases:
         logger.info(
             "Version %s becomes @%s: the first version",
@@ -127,3 +153,22 @@ def first_champion(
             params.champion_alias,
         )
     return {"version": registered_model["version"], "aliases": aliases, "tags": {}}
+
+
+def report_model_version(
+    registered_model: dict[str, str],
+    evaluation_metrics: dict[str, Any],
+    data_version: dict[str, Any],
+    promotion_decision: dict[str, Any],
+    **figures: Figure,
+) -> str:
+    """One self-contained HTML page for the registered version: its test
+    metrics, its figures, the data it was trained on and the promotion decision
+    (:func:`vae_pipeline.reporting.model_report`)."""
+    return model_report(
+        registered_model,
+        metrics=evaluation_metrics,
+        data_version=data_version,
+        decision=promotion_decision,
+        figures=figures,
+    )

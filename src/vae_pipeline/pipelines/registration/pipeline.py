@@ -4,7 +4,23 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from vae_pipeline.pipelines.registration.nodes import first_champion, release_model
+from vae_pipeline.pipelines import generation
+from vae_pipeline.pipelines.registration.nodes import (
+    decide_first_champion,
+    first_champion,
+    release_model,
+    report_model_version,
+)
+
+# The figures of a version's report, by argument name: what evaluation drew for
+# the model this run registers, and its prior samples.
+REPORT_FIGURES = (
+    "training_curves",
+    "latent_scatter",
+    "latent_distributions",
+    "reconstructions",
+    "prior_samples",
+)
 
 
 def register_model_node() -> Node:
@@ -24,22 +40,47 @@ def register_model_node() -> Node:
     )
 
 
+def report_model_node() -> Node:
+    """The node that writes the registered version's report page (shared with
+    retraining)."""
+    return Node(
+        func=report_model_version,
+        inputs={
+            "registered_model": "registered_model",
+            "evaluation_metrics": "evaluation_metrics",
+            "data_version": "data_version",
+            "promotion_decision": "promotion_decision",
+        }
+        | {name: f"{name}_plot" for name in REPORT_FIGURES},
+        outputs="model_report",
+        name="report_model_node",
+    )
+
+
 def create_pipeline(**kwargs) -> Pipeline:
     """Create the registration pipeline.
 
     Returns:
         Pipeline that logs ``vae_model`` to the MLflow run, registers it
-        (``registered_model``) and makes the first version champion
-        (``model_aliases``).
+        (``registered_model``), writes its report page (``model_report``) and
+        makes the first version champion (``model_aliases``).
     """
     return Pipeline(
         [
+            Node(
+                func=decide_first_champion,
+                inputs=["current_model_aliases", "params:registration"],
+                outputs="promotion_decision",
+                name="decide_first_champion_node",
+            ),
             register_model_node(),
+            generation.create_pipeline().only_nodes("generate_prior_samples_node"),
+            report_model_node(),
             Node(
                 func=first_champion,
                 inputs=[
                     "registered_model",
-                    "current_model_aliases",
+                    "promotion_decision",
                     "params:registration",
                 ],
                 outputs="model_aliases",

@@ -31,8 +31,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         Pipeline that merges the files of ``incoming_files`` that
         ``current_data_version`` has not merged into the training data, trains
         and evaluates a challenger against ``champion_model``, registers it,
-        commits the merged data as ``data_version`` and moves ``model_aliases``
-        by ``promotion_decision``.
+        commits the merged data as ``data_version``, writes the version's
+        ``model_report`` and moves ``model_aliases`` by ``promotion_decision``.
     """
     ingest = Pipeline(
         [
@@ -119,6 +119,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="commit_data_version_node",
             ),
             data_ingestion.track_data_version_node(),
+            registration.create_pipeline().only_nodes(
+                "generate_prior_samples_node", "report_model_node"
+            ),
             Node(
                 func=promote_model,
                 inputs=[
