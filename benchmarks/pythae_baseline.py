@@ -81,9 +81,16 @@ def main() -> int:
     parser.add_argument("--test-images", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--steady-epochs",
+        type=int,
+        default=0,
+        help="only measure steady-state images/s over this many epochs beyond a "
+        "first (throughput_ratio.py); no evaluation",
+    )
     args = parser.parse_args()
-    if not (args.seconds or args.epochs):
-        parser.error("give --seconds or --epochs")
+    if not (args.seconds or args.epochs or args.steady_epochs):
+        parser.error("give --seconds, --epochs or --steady-epochs")
 
     import torch
     from pythae.models import VAE, VAEConfig
@@ -116,6 +123,18 @@ def main() -> int:
         return pipeline.trainer._best_model, time.perf_counter() - start
 
     output = args.out.parent / f"{args.out.stem}-pythae"
+    if args.steady_epochs:  # as the training node is timed: beyond a first epoch
+        _, first = train_for(1, output)
+        _, more = train_for(1 + args.steady_epochs, output)
+        result = {
+            "images_per_second": args.steady_epochs * len(train) / (more - first),
+            "batch_size": args.batch_size,
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+        }
+        args.out.write_text(json.dumps(result, indent=2))
+        print(json.dumps(result), flush=True)
+        return 0
     epochs = args.epochs
     if not epochs:
         _, one_epoch = train_for(1, output)

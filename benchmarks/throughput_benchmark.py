@@ -211,6 +211,9 @@ def main() -> int:
     train, valid, data = training_images()
     options = model_options(args.latent_dim)
     spe = 20
+    if args.only == "node":  # one measurement, for throughput_ratio.py
+        print(project_node(options, train, valid, args.batch_size))
+        return 0
     if args.only:
         if os.environ.get("DETERMINISM"):
             tf.config.experimental.enable_op_determinism()
