@@ -21,6 +21,7 @@ from tests.conftest import browse, kedro_cli, make_project_copy
 
 PIPELINE_NODES = {
     "__default__": {
+        "remove_abandoned_data_node",
         "select_source_node",
         "build_model_input_node",
         "commit_data_version_node",
@@ -39,6 +40,7 @@ PIPELINE_NODES = {
         "model_aliases",
     },
     "retraining": {
+        "remove_abandoned_data_node",
         "select_new_files_node",
         "merge_training_data_node",
         "retrain_vae_node",

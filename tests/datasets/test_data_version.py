@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from kedro.io import DatasetError, Version
 
-from tests.conftest import dead_pid
 from vae_pipeline.datasets import DataVersionDataset, ShardedArrayDataset
 from vae_pipeline.datasets.data_version import DataVersionConflict, split_entry
 
@@ -55,21 +53,6 @@ def test_without_any_commit_there_is_nothing_to_load(tmp_path):
         split(tmp_path).load()
     with pytest.raises(DatasetError, match=r"no committed data version; run the"):
         records(tmp_path).load()
-
-
-def test_the_next_save_removes_versions_whose_writer_died_uncommitted(tmp_path):
-    write_version(tmp_path, V1, 1.0)
-    for version, pid in ((V2, dead_pid()), (V3, None)):
-        split(tmp_path, version).save(np.zeros((1, 1, 1, 1), np.float32))
-        if pid is not None:  # as if a process that is gone had written it
-            manifest = tmp_path / "train" / version / "train" / "manifest.json"
-            content = json.loads(manifest.read_text())
-            content["writer"]["pid"] = pid
-            manifest.write_text(json.dumps(content))
-    split(tmp_path, "2026-01-04T00.00.00.000Z").save(np.ones((1, 1, 1, 1), np.float32))
-    left = sorted(path.name for path in (tmp_path / "train").iterdir())
-    # V1 is committed; V3's writer (this process) is alive: it may still commit.
-    assert left == [V1, V3, "2026-01-04T00.00.00.000Z"]
 
 
 def test_a_record_built_on_a_stale_parent_commits_nothing(tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 from kedro.io import DatasetError, Version
 
-from tests.conftest import dead_pid, written_files
+from tests.conftest import written_files
 from vae_pipeline.datasets import InMemoryArrays, ShardedArrayDataset
 
 RNG = np.random.default_rng(3)
@@ -163,20 +162,3 @@ def test_select_reads_chosen_rows_across_shards(tmp_path):
     chosen, chosen_labels = dataset.load().select(np.array([21, 3, 4, 10, 3]))
     np.testing.assert_array_equal(chosen, images[[3, 4, 10, 21]])
     np.testing.assert_array_equal(chosen_labels, [3, 4, 10, 21])
-
-
-def test_a_save_removes_the_leftovers_of_saves_whose_process_died(tmp_path):
-    gone = str(dead_pid())
-    dataset = ShardedArrayDataset(
-        filepath=str(tmp_path / "train"), version=Version(None, None)
-    )
-    staging = tmp_path / "train"  # where the versions of train are written
-    abandoned = staging / f".train-{gone}-0123abcd.partial"  # a kill -9 mid-save
-    in_progress = staging / f".train-{os.getpid()}-4567ef01.partial"  # alive
-    for folder in (abandoned, in_progress):
-        folder.mkdir(parents=True)
-        (folder / "images-00000.npy").write_bytes(b"\0" * 64)
-    dataset.save(np.zeros((3, 2, 2, 1), np.float32))
-    assert not abandoned.exists()
-    assert in_progress.exists()
-    assert dataset.load().num_examples == 3

@@ -1,6 +1,7 @@
 """Kedro datasets of the project: raw image sources and sharded model input."""
 
 from vae_pipeline.datasets.data_version import DataVersionDataset
+from vae_pipeline.datasets.model_input_versions import ModelInputVersionsDataset
 from vae_pipeline.datasets.raw_datasets import (
     DigitsDataset,
     IDXDataset,
@@ -23,6 +24,7 @@ __all__ = [
     "IDXSplitsDataset",
     "InMemoryArrays",
     "KerasImagesDataset",
+    "ModelInputVersionsDataset",
     "NPZImagesDataset",
     "ShardedArrayDataset",
     "ShardedArrays",

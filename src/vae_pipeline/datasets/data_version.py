@@ -11,7 +11,8 @@ The record names the version of every split and what went into them::
 
 Split datasets given ``data_version:`` load the versions the latest record
 names, so a run killed or failed before its commit leaves folders that nobody
-reads (the next save of that split removes them). Nothing relies on a directory
+reads (the next ingestion or retraining removes them,
+``remove_abandoned_data_node``). Nothing relies on a directory
 rename being atomic: a record is one small object, readable whole or not there,
 on a local disk (written aside and renamed) as on object storage (one PUT).
 

@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import shutil
-import socket
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,14 +26,12 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol, runtime_checkable
 
 import numpy as np
-from fsspec import AbstractFileSystem
 from kedro.io import AbstractVersionedDataset, DatasetError, Version
 from kedro.io.core import VersionNotFoundError
 
 from vae_pipeline.datasets.data_version import committed_split_versions, writer
 from vae_pipeline.datasets.storage import filesystem
 from vae_pipeline.errors import InputDataError
-from vae_pipeline.locks import process_alive
 
 logger = logging.getLogger(__name__)
 
@@ -208,34 +205,6 @@ def check_same_version(splits: dict[str, ShardedArrays]) -> None:
             "splits one run wrote together; run data_ingestion again, or pick one "
             "version with --load-versions"
         )
-
-
-def _remove_abandoned_partials(staging: Path, name: str) -> None:
-    """Remove the temporary folders of saves whose process is gone (``kill -9``,
-    a lost machine): they are never visible as a version, but they take space.
-    A save in progress in another live process keeps its folder."""
-    for partial in staging.glob(f".{name}-*-*.partial"):
-        pid = partial.name[len(name) + 2 :].split("-", 1)[0]
-        if pid.isdigit() and not process_alive(int(pid)):
-            shutil.rmtree(partial, ignore_errors=True)
-
-
-def _abandoned_by(fs: AbstractFileSystem, split_folder: str) -> int | None:
-    """The pid of the dead process of this host that wrote a split's folder (its
-    manifest says, or ``writer.json`` while the shards are still being written)."""
-    written_by: dict[str, Any] = {}
-    for name in (MANIFEST, WRITER):
-        try:
-            written_by = json.loads(fs.cat_file(f"{split_folder}/{name}")).get(
-                "writer", {}
-            )
-            break
-        except (OSError, ValueError, AttributeError):
-            continue
-    pid = written_by.get("pid")
-    if written_by.get("host") != socket.gethostname() or not isinstance(pid, int):
-        return None  # another machine's process: it cannot be checked from here
-    return None if process_alive(pid) else pid
 
 
 def _as_stream(data: Any) -> ArrayStream:
@@ -434,28 +403,6 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
             )
         return latest
 
-    def _remove_abandoned_versions(self) -> None:
-        """Remove the versions that no record commits and whose writer died (a
-        ``kill -9`` or a failure before the commit). A version being written by a
-        live process, or by another machine, is left alone."""
-        root = str(self._filepath)
-        if self._data_version is None or not self._fs.isdir(root):
-            return
-        committed = set(self._committed())
-        for folder in self._fs.ls(root, detail=False):
-            name = PurePosixPath(folder).name
-            if name.startswith(".") or name in committed:
-                continue
-            pid = _abandoned_by(self._fs, f"{folder}/{self._filepath.name}")
-            if pid is not None:
-                self._fs.rm(folder, recursive=True)
-                logger.info(
-                    "Removed %s: written by process %s, which died before "
-                    "committing it",
-                    self._url(folder),
-                    pid,
-                )
-
     def load(self) -> ShardedArrays:
         directory = str(self._get_load_path())
         try:
@@ -519,8 +466,6 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
         target = Path(self._save_path())
         staging = target.parents[1] if self._version else target.parent
         staging.mkdir(parents=True, exist_ok=True)
-        _remove_abandoned_partials(staging, target.name)
-        self._remove_abandoned_versions()
         partial = staging / f".{target.name}-{os.getpid()}-{uuid.uuid4().hex}.partial"
         partial.mkdir()
         try:
@@ -546,7 +491,6 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
         version's folder, ``writer.json`` first and the manifest last; readers
         see the version once a data version record commits it."""
         target = str(self._save_path())
-        self._remove_abandoned_versions()
         self._fs.pipe_file(
             f"{target}/{WRITER}", json.dumps({"writer": writer()}).encode()
         )

@@ -202,6 +202,31 @@ def build_model_input(
     return train, validation, test, summary
 
 
+def abandoned_data(model_input_versions: list[dict[str, Any]]) -> list[str]:
+    """The uncommitted split versions whose writer died (a ``kill -9``, or a
+    failure before the commit), to remove: nobody reads them, but they take
+    space. A version whose writer is alive (a run in progress), or cannot be
+    checked from here (another machine's), is left alone.
+
+    Args:
+        model_input_versions: Every uncommitted version and temporary folder of
+            the splits, with its writer and whether that process is alive.
+
+    Returns:
+        The paths to remove.
+    """
+    removed = []
+    for entry in model_input_versions:
+        if entry["writer_alive"] is False:
+            logger.info(
+                "Removing %s: written by process %s, which died before committing it",
+                entry["path"],
+                entry["writer"]["pid"],
+            )
+            removed.append(entry["path"])
+    return removed
+
+
 def commit_data_version(
     train_split: ShardedArrays,
     validation_split: ShardedArrays,

@@ -6,6 +6,7 @@ from kedro.pipeline import Node, Pipeline
 
 from vae_pipeline.pipelines import prepare_images
 from vae_pipeline.pipelines.data_ingestion.nodes import (
+    abandoned_data,
     build_model_input,
     commit_data_version,
     data_version_input,
@@ -25,6 +26,17 @@ def track_data_version_node() -> Node:
     )
 
 
+def remove_abandoned_data_node() -> Node:
+    """Remove what killed or failed runs left uncommitted in the model-input
+    layer, first (shared with retraining, the other pipeline that writes it)."""
+    return Node(
+        func=abandoned_data,
+        inputs="model_input_versions",
+        outputs="abandoned_model_input",
+        name="remove_abandoned_data_node",
+    )
+
+
 def create_pipeline(**kwargs) -> Pipeline:
     """Create the data-ingestion pipeline.
 
@@ -35,6 +47,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     """
     return Pipeline(
         [
+            remove_abandoned_data_node(),
             Node(
                 func=select_source,
                 inputs={

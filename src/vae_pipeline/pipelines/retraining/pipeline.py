@@ -36,6 +36,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     """
     ingest = Pipeline(
         [
+            data_ingestion.remove_abandoned_data_node(),
             Node(
                 func=select_new_files,
                 inputs=[
