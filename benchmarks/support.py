@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import math
 import os
 import shutil
 import socket
@@ -231,3 +232,60 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+ELBO_SAMPLES = 10  # samples of z per held-out image
+
+
+def held_out_negative_elbo(model, images: np.ndarray, seed: int) -> float:
+    """Mean over images of E_q[-log p(x|z)] + KL(q || p), nats, 10 samples of z."""
+    terms = model.elbo(images, num_samples=ELBO_SAMPLES, seed=seed)
+    return float(np.mean(terms["reconstruction"] + terms["kl"]))
+
+
+def run_project_node(
+    train: np.ndarray,
+    held_out: np.ndarray,
+    seed: int,
+    overrides: dict[str, Any],
+    workdir: Path,
+    validation: int,
+) -> tuple[float, float, float]:
+    """Train with the project's node (``training`` parameters as shipped, some
+    overridden), early-stopping on the last ``validation`` training images.
+
+    Returns:
+        Training wall seconds, the images/s it trained (a split repeated to
+        ``min_steps_per_epoch`` counts its repeats) and the held-out negative
+        ELBO.
+    """
+    from vae_pipeline.datasets import ShardedArrayDataset
+    from vae_pipeline.pipelines.training.params import TrainingParams
+    from vae_pipeline.train import train_vae
+
+    splits = {}
+    fit_images, validation_images = train[:-validation], train[-validation:]
+    for name, images in (("train", fit_images), ("validation", validation_images)):
+        dataset = ShardedArrayDataset(filepath=str(workdir / f"{name}-{seed}"))
+        dataset.save(images)
+        splits[name] = dataset.load()
+    config = project_config("parameters")["training"]
+    config = {
+        **config,
+        **overrides,
+        "model": {**config["model"], **overrides.get("model", {})},
+        "seed": seed,
+        "checkpoint_dir": str(workdir / "checkpoints"),
+    }
+    params = TrainingParams.model_validate(config)
+    start = time.perf_counter()
+    model, history = train_vae(splits["train"], splits["validation"], params)
+    seconds = time.perf_counter() - start
+    elbo = held_out_negative_elbo(model, held_out, seed)
+    batches = math.ceil(len(fit_images) / params.batch_size)
+    per_epoch = (  # a small split repeats to min_steps_per_epoch batches
+        params.min_steps_per_epoch * params.batch_size
+        if batches < params.min_steps_per_epoch
+        else len(fit_images)
+    )
+    return seconds, len(history["epoch"]) * per_epoch / seconds, elbo

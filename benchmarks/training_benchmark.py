@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import math
 import shutil
 import statistics
 import sys
@@ -43,9 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from support import MNIST_IMAGES, project_config
+from support import MNIST_IMAGES, held_out_negative_elbo, run_project_node
 
-ELBO_SAMPLES = 10
 REFERENCE_EPOCHS = 30
 REFERENCE_BATCH = 128
 
@@ -61,12 +59,6 @@ def load_images(path: Path, train: int, held_out: int) -> tuple[np.ndarray, ...]
             f"{path} has {len(images)} images, fewer than {train + held_out}"
         )
     return images[:train], images[train : train + held_out]
-
-
-def held_out_negative_elbo(model, images: np.ndarray, seed: int) -> float:
-    """Mean over images of E_q[-log p(x|z)] + KL(q || p), nats, 10 samples of z."""
-    terms = model.elbo(images, num_samples=ELBO_SAMPLES, seed=seed)
-    return float(np.mean(terms["reconstruction"] + terms["kl"]))
 
 
 def keras_example_vae(seed: int):
@@ -181,39 +173,6 @@ def run_keras_example(train, held_out, seed):
     seconds = time.perf_counter() - start
     elbo = held_out_negative_elbo(as_project_vae(model), held_out, seed)
     return seconds, REFERENCE_EPOCHS * len(train) / seconds, elbo
-
-
-def run_project_node(train, held_out, seed, overrides, workdir: Path, validation):
-    from vae_pipeline.datasets import ShardedArrayDataset
-    from vae_pipeline.pipelines.training.params import TrainingParams
-    from vae_pipeline.train import train_vae
-
-    splits = {}
-    fit_images, validation_images = train[:-validation], train[-validation:]
-    for name, images in (("train", fit_images), ("validation", validation_images)):
-        dataset = ShardedArrayDataset(filepath=str(workdir / f"{name}-{seed}"))
-        dataset.save(images)
-        splits[name] = dataset.load()
-    config = project_config("parameters")["training"]
-    config = {
-        **config,
-        **overrides,
-        "model": {**config["model"], **overrides.get("model", {})},
-        "seed": seed,
-        "checkpoint_dir": str(workdir / "checkpoints"),
-    }
-    params = TrainingParams.model_validate(config)
-    start = time.perf_counter()
-    model, history = train_vae(splits["train"], splits["validation"], params)
-    seconds = time.perf_counter() - start
-    elbo = held_out_negative_elbo(model, held_out, seed)
-    batches = math.ceil(len(fit_images) / params.batch_size)
-    per_epoch = (  # a small split repeats to min_steps_per_epoch batches
-        params.min_steps_per_epoch * params.batch_size
-        if batches < params.min_steps_per_epoch
-        else len(fit_images)
-    )
-    return seconds, len(history["epoch"]) * per_epoch / seconds, elbo
 
 
 KERAS_EXAMPLE_IN_NODE = {
