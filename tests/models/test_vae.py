@@ -240,3 +240,15 @@ def test_save_and_load_through_kedro_gives_identical_outputs(tmp_path, options):
     assert {k: loaded.get_config()[k] for k in own_settings} == {
         k: model.get_config()[k] for k in own_settings
     }
+
+
+def test_every_option_is_required_and_known_once():
+    """The options live in ``training.model``: a missing one or a stray one is a
+    one-line error naming it, not a silent default."""
+    options = model_options(latent_dim=2)
+    for missing in ("gated", "beta"):
+        partial = {k: v for k, v in options.items() if k != missing}
+        with pytest.raises(TypeError, match=missing):
+            build_vae((8, 8, 1), **partial)
+    with pytest.raises(ValueError, match="Unrecognized keyword arguments.*dropout"):
+        build_vae((8, 8, 1), **options, dropout=0.1)

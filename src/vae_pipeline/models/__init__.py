@@ -3,7 +3,7 @@
 Nothing here imports Kedro: the models work on their own, in notebooks or scripts.
 """
 
-from vae_pipeline.models.architectures import build_decoder, build_encoder
+from vae_pipeline.models.architectures import Networks, build_decoder, build_encoder
 from vae_pipeline.models.layers import Sampling
 from vae_pipeline.models.vae import (
     VAE,
@@ -15,6 +15,7 @@ from vae_pipeline.models.vae import (
 
 __all__ = [
     "VAE",
+    "Networks",
     "Sampling",
     "bernoulli_nll",
     "build_decoder",

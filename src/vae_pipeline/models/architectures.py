@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import keras
@@ -17,6 +18,38 @@ from keras import layers
 from vae_pipeline.models.layers import GatedDense
 
 Architecture = Literal["dense", "conv"]
+
+
+@dataclass(frozen=True)
+class Networks:
+    """The shape of the encoder and the decoder: each option, declared once.
+
+    Attributes:
+        architecture: ``dense`` (MLP) or ``conv`` (stride-2 convolutions, then
+            dense layers).
+        hidden_units: The encoder's dense widths (for ``conv``, after the
+            convolutions).
+        decoder_units: The decoder's dense widths from z outwards; None mirrors
+            the encoder's.
+        conv_filters: Filters of each stride-2 convolution (``conv`` only); the
+            decoder uses them in reverse order.
+        activation: Activation of the hidden layers.
+        gated: Hidden dense layers as :class:`GatedDense` (the activation then
+            applies to the gated values).
+    """
+
+    architecture: Architecture
+    hidden_units: Sequence[int]
+    decoder_units: Sequence[int] | None
+    conv_filters: Sequence[int]
+    activation: str
+    gated: bool
+
+    @property
+    def decoder_widths(self) -> tuple[int, ...]:
+        if self.decoder_units is None:
+            return tuple(reversed(self.hidden_units))
+        return tuple(self.decoder_units)
 
 
 def _hidden(units: int, *, activation: str, gated: bool, name: str) -> layers.Layer:
@@ -44,33 +77,26 @@ def downsampling_levels(height: int, width: int, max_levels: int) -> int:
 
 
 def build_encoder(
-    input_shape: Sequence[int],
-    latent_dim: int,
-    *,
-    architecture: Architecture,
-    hidden_units: Sequence[int],
-    conv_filters: Sequence[int],
-    activation: str,
-    gated: bool,
+    input_shape: Sequence[int], latent_dim: int, networks: Networks
 ) -> keras.Model:
     """Build the encoder: image -> (z_mean, z_log_var).
 
     Args:
         input_shape: ``(height, width, channels)``.
         latent_dim: Dimension of z.
-        architecture: ``dense`` (MLP) or ``conv`` (stride-2 convolutions).
-        hidden_units: Dense layer widths (for ``conv``, after the convolutions).
-        conv_filters: Filters of each stride-2 convolution (``conv`` only).
-        activation: Activation of the hidden layers.
-        gated: Hidden dense layers as :class:`GatedDense` (the activation then
-            applies to the gated values).
+        networks: The networks' options.
 
     Returns:
         A functional model named ``encoder`` with outputs ``z_mean``, ``z_log_var``.
     """
+    activation, gated, conv_filters = (
+        networks.activation,
+        networks.gated,
+        networks.conv_filters,
+    )
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = inputs
-    if architecture == "conv":
+    if networks.architecture == "conv":
         levels = downsampling_levels(input_shape[0], input_shape[1], len(conv_filters))
         for index, filters in enumerate(conv_filters[:levels]):
             x = layers.Conv2D(
@@ -82,7 +108,7 @@ def build_encoder(
                 name=f"conv_{index}",
             )(x)
     x = layers.Flatten(name="flatten")(x)
-    for index, units in enumerate(hidden_units):
+    for index, units in enumerate(networks.hidden_units):
         x = _hidden(units, activation=activation, gated=gated, name=f"hidden_{index}")(
             x
         )
@@ -92,39 +118,32 @@ def build_encoder(
 
 
 def build_decoder(
-    output_shape: Sequence[int],
-    latent_dim: int,
-    *,
-    architecture: Architecture,
-    hidden_units: Sequence[int],
-    conv_filters: Sequence[int],
-    activation: str,
-    gated: bool,
+    output_shape: Sequence[int], latent_dim: int, networks: Networks
 ) -> keras.Model:
     """Build the decoder: z -> parameters of p(x|z), the encoder mirrored.
 
     Args:
         output_shape: ``(height, width, channels)`` of the images.
         latent_dim: Dimension of z.
-        architecture: ``dense`` or ``conv``, as for the encoder.
-        hidden_units: Dense widths from z outwards (the encoder's, reversed, for a
-            mirrored decoder).
-        conv_filters: Convolution filters of the encoder; used in reverse order.
-        activation: Activation of the hidden layers.
-        gated: Hidden dense layers as :class:`GatedDense`, as for the encoder.
+        networks: The networks' options (dense widths ``decoder_widths``).
 
     Returns:
         A functional model named ``decoder`` whose output (linear, one value per
         pixel) is read as logits or means by the likelihood.
     """
+    activation, gated, conv_filters = (
+        networks.activation,
+        networks.gated,
+        networks.conv_filters,
+    )
     height, width, channels = output_shape
     inputs = keras.Input(shape=(latent_dim,), name="z")
     x = inputs
-    for index, units in enumerate(hidden_units):
+    for index, units in enumerate(networks.decoder_widths):
         x = _hidden(units, activation=activation, gated=gated, name=f"hidden_{index}")(
             x
         )
-    if architecture == "conv":
+    if networks.architecture == "conv":
         levels = downsampling_levels(height, width, len(conv_filters))
         filters = list(conv_filters[:levels])
         scale = 2**levels

@@ -21,6 +21,7 @@ losses are per image, in nats.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -29,7 +30,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from vae_pipeline.models.architectures import Architecture, build_decoder, build_encoder
+from vae_pipeline.models.architectures import Networks, build_decoder, build_encoder
 from vae_pipeline.models.layers import PseudoInputs, Sampling
 
 Likelihood = Literal["bernoulli", "gaussian"]
@@ -568,57 +569,30 @@ def build_vae(
     image_shape: Sequence[int],
     *,
     latent_dim: int,
-    architecture: Architecture,
-    hidden_units: Sequence[int],
-    decoder_units: Sequence[int] | None,
-    conv_filters: Sequence[int],
-    activation: str,
-    gated: bool,
-    beta: float,
-    reconstruction_weight: float,
-    likelihood: Likelihood,
-    gaussian_sigma: float,
-    learn_sigma: bool,
-    prior: Prior,
-    pseudo_inputs: int,
-    objective: Objective,
-    train_samples: int,
     seed: int | None = None,
+    **options: Any,
 ) -> VAE:
     """Build a VAE for images of ``image_shape`` (height, width, channels).
 
-    ``hidden_units`` are the encoder's dense widths; the decoder mirrors them
-    when ``decoder_units`` (from z outwards) is None. Every option is required:
-    the project's values live in ``conf/base/parameters_training.yml`` (the
-    ``training.model`` group), not here.
+    ``options`` are the ``training.model`` parameters
+    (``conf/base/parameters_training.yml``, where the project's values live):
+    each field of :class:`Networks` and each keyword option of :class:`VAE`,
+    every one required, declared there and nowhere else.
 
     Returns:
         An uncompiled :class:`VAE` with ``encoder`` and ``decoder`` sub-models.
+
+    Raises:
+        TypeError: An option is missing or unknown.
     """
-    network = {
-        "architecture": architecture,
-        "conv_filters": tuple(conv_filters),
-        "activation": activation,
-        "gated": gated,
-    }
-    if decoder_units is None:
-        decoder_units = tuple(reversed(hidden_units))
+    network_names = {field.name for field in dataclasses.fields(Networks)}
+    networks = Networks(
+        **{name: value for name, value in options.items() if name in network_names}
+    )
     return VAE(
-        build_encoder(
-            image_shape, latent_dim, hidden_units=tuple(hidden_units), **network
-        ),
-        build_decoder(
-            image_shape, latent_dim, hidden_units=tuple(decoder_units), **network
-        ),
-        beta=beta,
-        reconstruction_weight=reconstruction_weight,
-        likelihood=likelihood,
-        gaussian_sigma=gaussian_sigma,
-        learn_sigma=learn_sigma,
-        prior=prior,
-        pseudo_inputs=pseudo_inputs,
-        objective=objective,
-        train_samples=train_samples,
+        build_encoder(image_shape, latent_dim, networks),
+        build_decoder(image_shape, latent_dim, networks),
         seed=seed,
         name="vae",
+        **{name: value for name, value in options.items() if name not in network_names},
     )
