@@ -159,7 +159,8 @@ def test_a_champion_of_another_shape_refuses_in_one_line(project):
     assert retraining.returncode == 1
     [line] = retraining.stderr.strip().splitlines()
     assert line.startswith(
-        "Error: the training data are 32x32x3 images, but 'vae_faces' @champion"
+        "Error: the images of new batch later are 32x32x3 images, but 'vae_faces' "
+        "@champion"
     )
     assert "Traceback" not in retraining.stdout + retraining.stderr
 

@@ -24,6 +24,10 @@ class RunSkipped(Exception):  # noqa: N818 (not an error: a run with nothing to 
     """A run that has nothing to do; ``kedro run`` reports it and exits 0."""
 
 
+class BatchQuarantined(InputDataError):
+    """The drift gate refused new batches: moved to quarantine, nothing merged."""
+
+
 class NothingToRetrain(RunSkipped):
     """No incoming file that the latest data version has not merged."""
 

@@ -272,3 +272,32 @@ def score_histogram(
     axis.set_title(title)
     figure.tight_layout()
     return figure
+
+
+def drift_histograms(
+    reference: np.ndarray,
+    batches: Mapping[str, np.ndarray],
+    *,
+    threshold: float,
+    title: str,
+) -> Figure:
+    """Per-image negative log-likelihoods of new batches over the training
+    reference's (densities, so batches of any size compare), with the outlier
+    threshold."""
+    figure, axis = plt.subplots(figsize=(7, 4))
+    axis.set_title(title)
+    values = np.concatenate([reference, *batches.values()])
+    if not batches or not values.size:
+        axis.text(0.5, 0.5, "no batch scored", ha="center", transform=axis.transAxes)
+        return figure
+    bins = np.linspace(values.min(), values.max(), 50)
+    axis.hist(reference, bins=bins, density=True, color="0.7", label="training")
+    for name, nll in batches.items():
+        axis.hist(nll, bins=bins, density=True, histtype="step", lw=1.5, label=name)
+    axis.axvline(threshold, color="tab:red", linestyle="--", label="outlier threshold")
+    axis.set_xlabel("negative log-likelihood (nats per image)")
+    axis.set_ylabel("density")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize="small")
+    figure.tight_layout()
+    return figure

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+from kedro.io import AbstractDataset, DatasetError
+
 from vae_pipeline.datasets.raw_datasets import ReadOnlyFileDataset
-from vae_pipeline.datasets.storage import StoredFile
+from vae_pipeline.datasets.storage import StoredFile, filesystem
 from vae_pipeline.errors import InputDataError, printable
 
 
@@ -85,3 +87,63 @@ class IncomingFileDataset(ReadOnlyFileDataset):
 
     def load(self) -> IncomingFile:
         return IncomingFile(self._file)
+
+
+REASON_FILE = ".quarantine-reason.txt"  # hidden: ignored if the batch comes back
+
+
+class QuarantineDataset(AbstractDataset[dict[str, str], dict[str, str]]):
+    """Batches that the drift gate refused, moved aside out of ``incoming/``.
+
+    Saving ``{batch: reason}`` writes each reason into the batch's folder, then
+    moves the folder from ``incoming`` to ``filepath`` (one rename on a local
+    disk), so a refused batch is never half in both. Loading gives
+    ``{batch: folder}`` of every batch in quarantine. To release one, move its
+    folder back to ``incoming/`` and name it in ``retraining.drift.admit``.
+
+    Example catalog entry::
+
+        quarantined_batches:
+          type: vae_pipeline.datasets.incoming.QuarantineDataset
+          filepath: data/01_raw/quarantine
+          incoming: data/01_raw/incoming
+    """
+
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        incoming: str,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._fs, protocol, path = filesystem(
+            filepath, credentials=credentials, fs_args=fs_args
+        )
+        _, _, self._incoming = filesystem(incoming, credentials=credentials)
+        self._root = path
+        self._url = path if protocol == "file" else f"{protocol}://{path}"
+        self.metadata = metadata
+
+    def load(self) -> dict[str, str]:
+        if not self._fs.isdir(self._root):
+            return {}
+        names = (PurePosixPath(f).name for f in self._fs.ls(self._root, detail=False))
+        return {name: f"{self._url}/{name}" for name in sorted(names)}
+
+    def save(self, data: dict[str, str]) -> None:
+        for batch, reason in data.items():
+            source = f"{self._incoming}/{batch}"
+            target = f"{self._root}/{batch}"
+            if self._fs.exists(target):
+                raise DatasetError(
+                    f"{self._url}/{batch}: a batch of that name is in quarantine "
+                    "already; rename one of them"
+                )
+            self._fs.pipe_file(f"{source}/{REASON_FILE}", reason.encode())
+            self._fs.makedirs(self._root, exist_ok=True)
+            self._fs.mv(source, target, recursive=True)
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": self._url, "incoming": self._incoming}

@@ -38,6 +38,28 @@ class LatentReference:
         q = self.outlier_quantile if quantile is None else quantile
         return float(np.quantile(-self.log_likelihoods, q))
 
+    def compare(self, negative_log_likelihoods: np.ndarray) -> dict[str, float]:
+        """How far images' negative log-likelihoods (estimated with
+        ``iwae_samples``) are from those of the training images.
+
+        Returns:
+            ``ks_statistic`` and ``p_value`` of the two-sample
+            Kolmogorov-Smirnov test against the reference's, the
+            ``outlier_fraction`` above :meth:`outlier_threshold` and the
+            ``expected_outlier_fraction`` of images like the training ones.
+        """
+        from scipy.stats import ks_2samp  # scikit-learn's own dependency
+
+        test = ks_2samp(negative_log_likelihoods, -self.log_likelihoods)
+        return {
+            "ks_statistic": float(test.statistic),
+            "p_value": float(test.pvalue),
+            "outlier_fraction": float(
+                np.mean(negative_log_likelihoods > self.outlier_threshold())
+            ),
+            "expected_outlier_fraction": 1.0 - self.outlier_quantile,
+        }
+
     def save(self, folder: str | os.PathLike[str]) -> None:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -12,8 +13,9 @@ from mlflow.tracking import MlflowClient
 
 from vae_pipeline.errors import InputDataError
 from vae_pipeline.models import VAE
+from vae_pipeline.serving import LatentReference
 from vae_pipeline.tracking.registry import version_by_alias
-from vae_pipeline.tracking.vae_flavor import load_model
+from vae_pipeline.tracking.vae_flavor import REFERENCE_FOLDER, load_model
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -35,6 +37,15 @@ class Champion:
     @functools.cached_property
     def model(self) -> VAE | None:
         return None if self.model_uri is None else load_model(self.model_uri)
+
+    @functools.cached_property
+    def reference(self) -> LatentReference | None:
+        """What the version keeps of its training images (None for a version
+        saved before references were kept)."""
+        if self.model_uri is None:
+            return None
+        folder = mlflow.artifacts.download_artifacts(artifact_uri=self.model_uri)
+        return LatentReference.load(Path(folder) / REFERENCE_FOLDER)
 
     def check_takes(self, image_shape: tuple[int, ...], *, what: str) -> None:
         """Refuse, on one line and before any work, images of another shape than

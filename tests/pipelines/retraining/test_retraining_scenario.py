@@ -7,7 +7,8 @@ right after registering (its version is removed; merged once) -> a batch in two
 pieces and a batch whose name sorts first (every file merged once) -> two
 retraining runs at once (one refuses) -> a corrupt file (named; nothing changes)
 -> a run failing after the merge (nothing committed or registered) -> every
-registered version has its report page.
+registered version has its report page -> a batch of inverted digits is
+quarantined by the drift gate, then released by hand and merged.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from tests.conftest import (
     make_project_copy,
     model_report,
 )
+from vae_pipeline.datasets.incoming import IncomingFile
 
 INCOMING = Path("data/01_raw/incoming")
 MODEL_INPUT = Path("data/05_model_input")
@@ -302,3 +304,44 @@ def test_9_every_registered_version_has_its_report(project, client):
             )
             for digest in record["incoming"].values():
                 assert digest in page
+
+
+def test_10_a_drifted_batch_is_quarantined_then_released_by_hand(project, client):
+    before_versions, record = versions(client), committed(project)
+    path = write_batch(project, "2026-12-04", seed=7)
+    with np.load(path) as batch:  # the same digits, inverted
+        np.savez_compressed(path, x=1.0 - batch["x"], y=batch["y"])
+    digest = IncomingFile(path).content_sha256()
+    result = retrain(project)
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    quarantined = project / "data/01_raw/quarantine/2026-12-04"
+    assert line.startswith(
+        "Error: the drift gate refused new data, nothing merged: 2026-12-04 (moved "
+        f"to {quarantined}): its images' negative log-likelihoods are"
+    ), line
+    assert line.endswith("--params 'retraining.drift.admit=[2026-12-04]'")
+    assert not (project / INCOMING / "2026-12-04").exists()
+    assert (quarantined / "digits-7.npz").is_file()
+    reason = (quarantined / ".quarantine-reason.txt").read_text()
+    assert "Kolmogorov-Smirnov" in reason
+    assert committed(project) == record
+    assert versions(client) == before_versions
+    run = client.search_runs(
+        [client.get_experiment_by_name("vae_pipeline").experiment_id],
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )[0]
+    assert run.info.status == RunStatus.to_string(RunStatus.FAILED)
+    assert run.data.metrics["drift.2026-12-04.ks_statistic"] > 0.5
+    reports = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
+    assert "reports/drift_decision.json" in reports
+    figures = {a.path for a in client.list_artifacts(run.info.run_id, "figures")}
+    assert "figures/drift_histogram.png" in figures
+
+    # Released by hand, as the message says: back to incoming, admitted by name.
+    quarantined.rename(project / INCOMING / "2026-12-04")
+    result = retrain(project, "--params", "retraining.drift.admit=[2026-12-04]")
+    assert_ok(result)
+    assert committed(project)["incoming"]["2026-12-04/digits-7.npz"] == digest
+    assert versions(client) == [*before_versions, before_versions[-1] + 1]

@@ -40,9 +40,9 @@ def register_model_node() -> Node:
     )
 
 
-def report_model_node() -> Node:
+def report_model_node(*, figures: tuple[str, ...] = REPORT_FIGURES) -> Node:
     """The node that writes the registered version's report page (shared with
-    retraining)."""
+    retraining, whose report shows the drift gate's figure too)."""
     return Node(
         func=report_model_version,
         inputs={
@@ -51,7 +51,7 @@ def report_model_node() -> Node:
             "data_version": "data_version",
             "promotion_decision": "promotion_decision",
         }
-        | {name: f"{name}_plot" for name in REPORT_FIGURES},
+        | {name: f"{name}_plot" for name in figures},
         outputs="model_report",
         name="report_model_node",
     )

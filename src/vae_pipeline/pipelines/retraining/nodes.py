@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 
+from vae_pipeline import plotting
 from vae_pipeline.data import SourceProfile, SplitStream
 from vae_pipeline.datasets import ShardedArrays
 from vae_pipeline.datasets.data_version import split_entry
@@ -33,7 +35,12 @@ from vae_pipeline.datasets.incoming import (
     partition_folder,
 )
 from vae_pipeline.datasets.sharded_array_dataset import label_names_of
-from vae_pipeline.errors import InputDataError, NothingToRetrain, printable
+from vae_pipeline.errors import (
+    BatchQuarantined,
+    InputDataError,
+    NothingToRetrain,
+    printable,
+)
 from vae_pipeline.models import VAE
 from vae_pipeline.models.evaluation import summarize_latents
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
@@ -210,6 +217,151 @@ class ConcatenatedArrays:
     def iter_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         for part in self.parts:
             yield from part.iter_chunks()
+
+
+def _drift_reasons(stats: dict[str, float], threshold: float, params: Any) -> list:
+    reasons = []
+    if (
+        stats["ks_statistic"] > params.max_ks_statistic
+        and stats["p_value"] < params.significance
+    ):
+        reasons.append(
+            f"its images' negative log-likelihoods are {stats['ks_statistic']:.2f} "
+            "(Kolmogorov-Smirnov distance) from those of the champion's training "
+            f"images (p = {stats['p_value']:.2g}), more than "
+            f"retraining.drift.max_ks_statistic {params.max_ks_statistic:g}"
+        )
+    if stats["outlier_fraction"] > params.max_outlier_fraction:
+        reasons.append(
+            f"{stats['outlier_fraction']:.0%} of its images are outliers for the "
+            f"champion (above {threshold:.1f} nats, "
+            f"{stats['expected_outlier_fraction']:.0%} expected), more than "
+            f"retraining.drift.max_outlier_fraction {params.max_outlier_fraction:g}"
+        )
+    return reasons
+
+
+def check_incoming_drift(
+    champion: Champion, images: dict[str, SplitStream], params: RetrainingParams
+) -> tuple[dict[str, Any], dict[str, dict[str, float]], Figure]:
+    """The drift gate: does each new batch look like the champion's training data?
+
+    The champion scores every image of a batch (IWAE negative log-likelihood,
+    with the K of the training reference its version keeps); the batch is
+    refused when the distribution of those scores is far from the reference's
+    (two-sample Kolmogorov-Smirnov distance above ``max_ks_statistic``,
+    significant at ``significance``) or when too many of its images are
+    outliers (above the version's outlier threshold). A batch is scored whole,
+    in memory. Batches in ``retraining.drift.admit`` (released by hand) and
+    every batch before a champion with a reference exists pass.
+
+    Returns:
+        The decision per batch (``admitted``, ``reason`` and the figures), the
+        figures as MLflow metrics (``drift.<batch>.ks_statistic``, ...) and
+        the batches' score histograms over the reference's.
+    """
+    reference = champion.reference
+    threshold = reference.outlier_threshold() if reference is not None else 0.0
+    by_batch: dict[str, list[SplitStream]] = defaultdict(list)
+    for source_id, stream in images.items():
+        by_batch[source_id.split("/", 1)[0]].append(stream)
+    batches: dict[str, dict[str, Any]] = {}
+    scores: dict[str, np.ndarray] = {}
+    metrics: dict[str, dict[str, float]] = {}
+    for batch, streams in sorted(by_batch.items()):
+        if batch in params.drift.admit:
+            batches[batch] = {"admitted": True, "reason": "admitted by hand"}
+            continue
+        if reference is None:
+            batches[batch] = {"admitted": True, "reason": "no champion reference"}
+            continue
+        champion.check_takes(
+            streams[0].image_shape, what=f"the images of new batch {batch}"
+        )
+        pixels = np.concatenate(
+            [chunk for stream in streams for chunk, _ in stream.iter_chunks()]
+        )
+        scores[batch] = -champion.model.log_likelihood(
+            pixels, num_samples=reference.iwae_samples, seed=params.seed
+        )
+        stats = reference.compare(scores[batch])
+        reasons = _drift_reasons(stats, threshold, params.drift)
+        batches[batch] = {
+            "admitted": not reasons,
+            "reason": "; ".join(reasons) or "like the champion's training data",
+            "images": len(pixels),
+            **stats,
+        }
+        metrics |= {
+            f"{batch}.{name}": {"step": 0, "value": value}
+            for name, value in stats.items()
+        }
+        logger.info(
+            "Drift gate: batch %s %s (KS %.3f, p %.2g, outliers %.1f%%)",
+            batch,
+            "admitted" if not reasons else "REFUSED",
+            stats["ks_statistic"],
+            stats["p_value"],
+            100 * stats["outlier_fraction"],
+        )
+    figure = plotting.drift_histograms(
+        np.zeros(0) if reference is None else -reference.log_likelihoods,
+        scores,
+        threshold=threshold,
+        title=f"New batches scored by champion v{champion.version}",
+    )
+    decision = {"champion_version": champion.version, "batches": batches}
+    return decision, metrics, figure
+
+
+def quarantine_refused(drift_decision: dict[str, Any]) -> dict[str, str]:
+    """The refused batches, with their reasons, to move to quarantine."""
+    return {
+        batch: entry["reason"]
+        for batch, entry in drift_decision["batches"].items()
+        if not entry["admitted"]
+    }
+
+
+def admit_incoming(
+    drift_decision: dict[str, Any],
+    quarantined: dict[str, str],
+    images: dict[str, SplitStream],
+    profiles: dict[str, SourceProfile],
+) -> tuple[dict[str, SplitStream], dict[str, SourceProfile]]:
+    """Let the new images through to the merge, or stop the run.
+
+    Args:
+        drift_decision: The gate's decision.
+        quarantined: Every batch in quarantine, by name, with its folder.
+        images: The new images.
+        profiles: Their profiles.
+
+    Returns:
+        The images and profiles, unchanged, when every batch was admitted.
+
+    Raises:
+        BatchQuarantined: Naming each refused batch, where it went and why, and
+            how to release it; nothing is merged.
+    """
+    refused = [
+        batch
+        for batch, entry in drift_decision["batches"].items()
+        if not entry["admitted"]
+    ]
+    if refused:
+        described = "; ".join(
+            f"{batch} (moved to {quarantined.get(batch, 'quarantine')}): "
+            f"{drift_decision['batches'][batch]['reason']}"
+            for batch in refused
+        )
+        names = ",".join(refused)
+        raise BatchQuarantined(
+            f"the drift gate refused new data, nothing merged: {described}. To "
+            "merge a batch anyway, move it back to incoming and run with "
+            f"--params 'retraining.drift.admit=[{names}]'"
+        )
+    return images, profiles
 
 
 def merge_training_data(

@@ -7,9 +7,19 @@ from pydantic import Field, NonNegativeFloat
 from vae_pipeline.params import StrictParams
 
 
+class DriftParams(StrictParams):
+    """The gate before the merge, under ``retraining.drift``."""
+
+    max_ks_statistic: float = Field(gt=0, le=1)
+    significance: float = Field(gt=0, lt=1)
+    max_outlier_fraction: float = Field(gt=0, le=1)
+    admit: list[str]
+
+
 class RetrainingParams(StrictParams):
     """Parameters under ``retraining`` in ``parameters_retraining.yml``."""
 
+    drift: DriftParams
     warm_start: bool
     promotion_margin: NonNegativeFloat
     validation_fraction: float = Field(ge=0, lt=1)

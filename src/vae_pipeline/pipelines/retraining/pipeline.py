@@ -13,11 +13,14 @@ from vae_pipeline.pipelines import (
     training,
 )
 from vae_pipeline.pipelines.retraining.nodes import (
+    admit_incoming,
+    check_incoming_drift,
     collect_incoming_sources,
     commit_merged_data,
     decide_promotion,
     merge_training_data,
     promote_model,
+    quarantine_refused,
     retrain_vae,
     score_for_promotion,
     select_new_files,
@@ -29,7 +32,9 @@ def create_pipeline(**kwargs) -> Pipeline:
 
     Returns:
         Pipeline that merges the files of ``incoming_files`` that
-        ``current_data_version`` has not merged into the training data, trains
+        ``current_data_version`` has not merged into the training data (once
+        the drift gate admits them; refused batches go to
+        ``quarantined_batches``), trains
         and evaluates a challenger against ``champion_model``, registers it,
         commits the merged data as ``data_version``, writes the version's
         ``model_report`` and moves ``model_aliases`` by ``promotion_decision``.
@@ -61,12 +66,35 @@ def create_pipeline(**kwargs) -> Pipeline:
                 images="incoming_images",
             ),
             Node(
+                func=check_incoming_drift,
+                inputs=["champion_model", "incoming_images", "params:retraining"],
+                outputs=["drift_decision", "drift_metrics", "drift_histogram_plot"],
+                name="check_incoming_drift_node",
+            ),
+            Node(
+                func=quarantine_refused,
+                inputs="drift_decision",
+                outputs="quarantined_batches",
+                name="quarantine_refused_node",
+            ),
+            Node(
+                func=admit_incoming,
+                inputs=[
+                    "drift_decision",
+                    "quarantined_batches",
+                    "incoming_images",
+                    "incoming_profiles",
+                ],
+                outputs=["admitted_images", "admitted_profiles"],
+                name="admit_incoming_node",
+            ),
+            Node(
                 func=merge_training_data,
                 inputs=[
                     "current_train_split",
                     "current_validation_split",
-                    "incoming_images",
-                    "incoming_profiles",
+                    "admitted_images",
+                    "admitted_profiles",
                     "params:retraining",
                 ],
                 outputs=["train_split", "validation_split", "retraining_summary"],
@@ -120,8 +148,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="commit_data_version_node",
             ),
             data_ingestion.track_data_version_node(),
-            registration.create_pipeline().only_nodes(
-                "generate_prior_samples_node", "report_model_node"
+            registration.create_pipeline().only_nodes("generate_prior_samples_node"),
+            registration.report_model_node(
+                figures=(*registration.REPORT_FIGURES, "drift_histogram")
             ),
             Node(
                 func=promote_model,
