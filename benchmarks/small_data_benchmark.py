@@ -96,7 +96,7 @@ def main() -> int:
         for seed in range(args.seeds):
 
             def project(seed: int = seed) -> tuple[float, float]:
-                seconds, _, elbo = run_project_node(
+                seconds, _, elbo, _ = run_project_node(
                     train,
                     held_out,
                     seed,

@@ -250,14 +250,14 @@ def run_project_node(
     overrides: dict[str, Any],
     workdir: Path,
     validation: int,
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float, Any]:
     """Train with the project's node (``training`` parameters as shipped, some
     overridden), early-stopping on the last ``validation`` training images.
 
     Returns:
         Training wall seconds, the images/s it trained (a split repeated to
-        ``min_steps_per_epoch`` counts its repeats) and the held-out negative
-        ELBO.
+        ``min_steps_per_epoch`` counts its repeats), the held-out negative
+        ELBO and the trained model.
     """
     from vae_pipeline.datasets import ShardedArrayDataset
     from vae_pipeline.pipelines.training.params import TrainingParams
@@ -288,4 +288,4 @@ def run_project_node(
         if batches < params.min_steps_per_epoch
         else len(fit_images)
     )
-    return seconds, len(history["epoch"]) * per_epoch / seconds, elbo
+    return seconds, len(history["epoch"]) * per_epoch / seconds, elbo, model

@@ -223,7 +223,7 @@ def main() -> int:
             ),
         }
         for name, run in runs.items():
-            result = run()
+            result = run()[:3]  # the node also gives its model
             rows.setdefault(name, []).append(result)
             print(
                 f"seed {seed} {name}: {result[0]:.1f} s, {result[1]:.0f} images/s, "

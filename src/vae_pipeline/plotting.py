@@ -274,6 +274,9 @@ def score_histogram(
     return figure
 
 
+MAX_LABELS = 8  # batches named in a drift figure's legend
+
+
 def drift_histograms(
     reference: np.ndarray,
     batches: Mapping[str, np.ndarray],
@@ -292,8 +295,11 @@ def drift_histograms(
         return figure
     bins = np.linspace(values.min(), values.max(), 50)
     axis.hist(reference, bins=bins, density=True, color="0.7", label="training")
-    for name, nll in batches.items():
-        axis.hist(nll, bins=bins, density=True, histtype="step", lw=1.5, label=name)
+    for index, (name, nll) in enumerate(batches.items()):
+        label = name if index < MAX_LABELS else "_"  # a legend that fits
+        axis.hist(nll, bins=bins, density=True, histtype="step", lw=1.5, label=label)
+    if len(batches) > MAX_LABELS:
+        axis.plot([], [], " ", label=f"... {len(batches) - MAX_LABELS} more batches")
     axis.axvline(threshold, color="tab:red", linestyle="--", label="outlier threshold")
     axis.set_xlabel("negative log-likelihood (nats per image)")
     axis.set_ylabel("density")
