@@ -1,8 +1,9 @@
 """The project on object storage: ``kedro run --env s3`` against an S3-compatible
 server on 127.0.0.1 (moto's server mode, as kedro-datasets' own tests use).
 
-One bucket, in order: the default run end to end -> a retraining that consumes a
-batch from the bucket -> an ingestion killed while it writes its splits (no
+One bucket, in order: the default run end to end -> a retraining whose drift
+gate quarantines a batch of noise in the bucket, then one that consumes a batch
+of digits from it -> an ingestion killed while it writes its splits (no
 visible partial version; the next run removes it) -> a truncated object and a
 wrong magic number (the same one-line errors as on disk).
 """
@@ -23,6 +24,7 @@ import numpy as np
 import pytest
 import s3fs
 from moto.server import ThreadedMotoServer
+from sklearn.datasets import load_digits
 
 from tests.conftest import (
     assert_ok,
@@ -117,12 +119,32 @@ def test_1_the_default_run_keeps_every_data_layer_in_the_bucket(project, env, bu
     assert list((project / "mlruns").rglob("figures/reconstructions.png"))
 
 
-def test_2_retraining_consumes_a_batch_from_the_bucket(project, env, bucket):
+def test_2_retraining_quarantines_then_consumes_batches_in_the_bucket(
+    project, env, bucket
+):
     before = committed(bucket)
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (60, 8, 8), dtype=np.uint8)
+    noise = rng.integers(0, 256, (60, 8, 8), dtype=np.uint8)
+    put_npz(bucket, "data/01_raw/incoming/2026-11-23/noise.npz", noise)
+    result = run_s3(project, env, "--pipelines", "retraining")
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    quarantine = f"s3://{BUCKET}/data/01_raw/quarantine/2026-11-23"
+    assert line.startswith(
+        f"Error: the drift gate refused new data, nothing merged: 2026-11-23 (moved "
+        f"to {quarantine}): "
+    ), line
+    bucket.invalidate_cache()
+    assert bucket.isfile(f"{quarantine}/noise.npz")
+    assert b"Kolmogorov" in bucket.cat_file(f"{quarantine}/.quarantine-reason.txt")
+    assert not bucket.exists(f"{BUCKET}/data/01_raw/incoming/2026-11-23")
+    assert committed(bucket) == before
+
+    digits = load_digits()
+    chosen = rng.choice(len(digits.images), 60, replace=False)
+    images = (digits.images[chosen] * 255 / 16).astype(np.uint8)
     put_npz(
-        bucket, "data/01_raw/incoming/2026-11-24/new.npz", images, np.arange(60) % 10
+        bucket, "data/01_raw/incoming/2026-11-24/new.npz", images, digits.target[chosen]
     )
     result = run_s3(project, env, "--pipelines", "retraining")
     assert_ok(result)

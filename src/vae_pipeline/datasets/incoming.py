@@ -96,8 +96,9 @@ class QuarantineDataset(AbstractDataset[dict[str, str], dict[str, str]]):
     """Batches that the drift gate refused, moved aside out of ``incoming/``.
 
     Saving ``{batch: reason}`` writes each reason into the batch's folder, then
-    moves the folder from ``incoming`` to ``filepath`` (one rename on a local
-    disk), so a refused batch is never half in both. Loading gives
+    moves the folder from ``incoming`` to ``filepath``: one rename on a local
+    disk, so a refused batch is never half in both; object by object on object
+    storage, where a move cut short is finished by the next refusal. Loading gives
     ``{batch: folder}`` of every batch in quarantine. To release one, move its
     folder back to ``incoming/`` and name it in ``retraining.drift.admit``.
 
@@ -123,7 +124,8 @@ class QuarantineDataset(AbstractDataset[dict[str, str], dict[str, str]]):
         )
         _, _, self._incoming = filesystem(incoming, credentials=credentials)
         self._root = path
-        self._url = path if protocol == "file" else f"{protocol}://{path}"
+        self._local = protocol == "file"
+        self._url = path if self._local else f"{protocol}://{path}"
         self.metadata = metadata
 
     def load(self) -> dict[str, str]:
@@ -136,14 +138,21 @@ class QuarantineDataset(AbstractDataset[dict[str, str], dict[str, str]]):
         for batch, reason in data.items():
             source = f"{self._incoming}/{batch}"
             target = f"{self._root}/{batch}"
+            self._fs.pipe_file(f"{source}/{REASON_FILE}", reason.encode())
+            if not self._local:
+                # Object stores rename nothing: each object is copied, then
+                # deleted. A move cut short leaves the batch in incoming, and the
+                # next run's refusal finishes it.
+                for path in self._fs.find(source):
+                    self._fs.mv(path, target + path[len(source) :])
+                continue
             if self._fs.exists(target):
                 raise DatasetError(
                     f"{self._url}/{batch}: a batch of that name is in quarantine "
                     "already; rename one of them"
                 )
-            self._fs.pipe_file(f"{source}/{REASON_FILE}", reason.encode())
             self._fs.makedirs(self._root, exist_ok=True)
-            self._fs.mv(source, target, recursive=True)
+            self._fs.mv(source, target, recursive=True)  # one rename
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": self._url, "incoming": self._incoming}
