@@ -234,3 +234,34 @@ def test_airflow_fails_a_bad_batch_with_its_one_line_reason(scheduled_project):
     assert "src/vae_pipeline" not in log[log.index("Task failed with exception") :]
     assert registered_versions(project) == before
     assert aliases(client) == aliases_before
+
+
+def test_airflow_fails_a_drifted_batch_and_it_stays_in_quarantine(scheduled_project):
+    """The drift gate's refusal is a failed task with its one-line reason; the
+    batch is in quarantine, so the next scheduled run does not see it."""
+    from sklearn.datasets import load_digits
+
+    project = scheduled_project["project"]
+    before = registered_versions(project)
+    batch = project / "data" / "01_raw" / "incoming" / "inverted"
+    batch.mkdir(parents=True)
+    digits = load_digits()
+    np.savez_compressed(
+        batch / "digits.npz",
+        x=1.0 - (digits.images[300:600] / 16).astype(np.float32),
+        y=digits.target[300:600],
+    )
+    code, state, log = dags_test(scheduled_project)
+    assert code != 0
+    assert state == "failed", log[-3000:]
+    failure = log[log.index("Task failed with exception") :].splitlines()[1:]
+    reason = next(line for line in failure if not line.startswith((" ", "Traceback")))
+    assert reason.startswith(
+        "airflow.sdk.exceptions.AirflowFailException: the drift gate refused new "
+        "data, nothing merged: inverted (moved to "
+    ), reason
+    assert not batch.exists()
+    assert (project / "data/01_raw/quarantine/inverted/digits.npz").is_file()
+    assert registered_versions(project) == before
+    code, state, log = dags_test(scheduled_project)
+    assert (code, state) == (0, "skipped"), log[-3000:]
