@@ -94,6 +94,7 @@ def main() -> int:
         return 0
     import tensorflow as tf
 
+    from vae_pipeline.datasets import InMemoryArrays
     from vae_pipeline.pipelines.retraining.nodes import check_incoming_drift
     from vae_pipeline.pipelines.retraining.params import RetrainingParams
 
@@ -105,7 +106,7 @@ def main() -> int:
     params = RetrainingParams.model_validate(base_parameters()["retraining"])
 
     def decide(batches: dict[str, np.ndarray]) -> dict[str, bool]:
-        streams = {f"{name}/x.npz": InMemory(b) for name, b in batches.items()}
+        streams = {f"{name}/x.npz": InMemoryArrays(b) for name, b in batches.items()}
         decision, _, _ = check_incoming_drift(champion, streams, params)
         entries = decision["batches"].values()
         ks = [entry["ks_statistic"] for entry in entries]
@@ -150,17 +151,6 @@ def main() -> int:
     seconds = time.perf_counter() - start
     print(f"decision on one batch of {len(big):,} images: {seconds:.1f} s")
     return 0
-
-
-class InMemory:
-    """Images already scaled, as the gate's input streams give them."""
-
-    def __init__(self, images: np.ndarray) -> None:
-        self.images = images
-        self.image_shape = tuple(images.shape[1:])
-
-    def iter_chunks(self):
-        yield self.images, None
 
 
 if __name__ == "__main__":

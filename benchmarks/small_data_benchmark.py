@@ -27,49 +27,26 @@ its imports not).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from support import MNIST_IMAGES, read_idx, run_project_node
+from support import MNIST_IMAGES, read_idx, run_project_node, run_pythae
 
 HERE = Path(__file__).resolve().parent
 
 
 def pythae_run(python: str, args: argparse.Namespace, seed: int) -> tuple[float, float]:
-    with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder) / "pythae.json"
-        subprocess.run(
-            [
-                python,
-                str(HERE / "pythae_baseline.py"),
-                "--grey-images",
-                str(args.images),
-                "--train",
-                str(args.train),
-                "--validation",
-                str(args.validation),
-                "--held-out",
-                str(args.held_out),
-                "--epochs",
-                str(args.pythae_epochs),
-                "--latent-dim",
-                "2",
-                "--seed",
-                str(seed),
-                "--out",
-                str(out),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        result = json.loads(out.read_text())
+    result = run_pythae(
+        python,
+        *("--grey-images", str(args.images), "--train", str(args.train)),
+        *("--validation", str(args.validation), "--held-out", str(args.held_out)),
+        *("--epochs", str(args.pythae_epochs), "--latent-dim", "2"),
+        *("--seed", str(seed)),
+    )
     return result["training_seconds"], result["held_out_negative_elbo"]
 
 

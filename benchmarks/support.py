@@ -289,3 +289,21 @@ def run_project_node(
         else len(fit_images)
     )
     return seconds, len(history["epoch"]) * per_epoch / seconds, elbo, model
+
+
+def run_pythae(python: str, *args: str) -> dict[str, Any]:
+    """``pythae_baseline.py`` with ``args`` in pythae's own virtual environment
+    (``python``); the result it writes."""
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "pythae.json"
+        subprocess.run(
+            [python, str(Path(__file__).with_name("pythae_baseline.py")), *args]
+            + ["--out", str(out)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(out.read_text())

@@ -29,12 +29,11 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from support import BINARIZED_MNIST_DIR
+from support import BINARIZED_MNIST_DIR, run_pythae
 
 HERE = Path(__file__).resolve().parent
 TIMED_EPOCHS = 3  # as throughput_benchmark.py times the training node
@@ -59,24 +58,11 @@ def project_speed(batch: int) -> float:
 
 
 def pythae_speed(python: str, batch: int) -> float:
-    with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder) / "pythae.json"
-        subprocess.run(
-            [
-                python,
-                str(HERE / "pythae_baseline.py"),
-                "--steady-epochs",
-                str(TIMED_EPOCHS),
-                "--batch-size",
-                str(batch),
-                "--out",
-                str(out),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return float(json.loads(out.read_text())["images_per_second"])
+    result = run_pythae(
+        python,
+        *("--steady-epochs", str(TIMED_EPOCHS), "--batch-size", str(batch)),
+    )
+    return float(result["images_per_second"])
 
 
 def main() -> int:
