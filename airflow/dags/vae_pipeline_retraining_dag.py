@@ -12,8 +12,17 @@ import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from airflow.sdk import dag, task
+from airflow.sdk import (
+    Asset,
+    AssetOrTimeSchedule,
+    AssetWatcher,
+    CronTriggerTimetable,
+    dag,
+    task,
+)
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from vae_pipeline.triggers import IncomingBatchTrigger
 
 env = "local"
 pipeline_name = "retraining"
@@ -22,12 +31,34 @@ project_path = Path(
     os.environ.get("VAE_PIPELINE_PROJECT", Path(__file__).resolve().parents[2])
 )
 
+# New data in the catalog's incoming folder (or bucket prefix), seen by Airflow's
+# triggerer: one asset event per batch that has settled and is not merged yet.
+incoming_data = Asset(
+    name="vae_pipeline-incoming",
+    watchers=[
+        AssetWatcher(
+            name="vae_pipeline-incoming-batches",
+            trigger=IncomingBatchTrigger(
+                project_path=str(project_path),
+                env=env,
+                quiet_seconds=60,
+                poke_interval=30,
+            ),
+        )
+    ],
+)
+
 
 @dag(
     dag_id="vae-pipeline-retraining",
     start_date=datetime(2026, 11, 1),
     max_active_runs=1,
-    schedule="@daily",
+    # When a batch lands, and on the clock as a fallback (what the triggerer missed
+    # while it was down, a batch released from quarantine).
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("@daily", timezone="UTC"),
+        assets=[incoming_data],
+    ),
     catchup=False,
     default_args=dict(
         owner="airflow",

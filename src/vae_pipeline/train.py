@@ -17,6 +17,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import vae_pipeline.models  # noqa: F401 (imports TensorFlow quietly, first)
+
+# isort: split
 import keras
 import tensorflow as tf
 

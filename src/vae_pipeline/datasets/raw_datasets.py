@@ -234,6 +234,16 @@ class OptionalPartitionedDataset(PartitionedDataset):
             _refuse_links(self._path, partitions)
         return super().load()
 
+    def ukeys(self) -> dict[str, str]:
+        """fsspec's ``ukey`` of every partition (a hash of its size and times on a
+        disk, of its ETag on object storage), by partition id, listed afresh: two
+        looks tell a folder still being written from one that has settled."""
+        self._invalidate_caches()
+        return {
+            self._path_to_partition(path): self._filesystem.ukey(path)
+            for path in self._list_partitions()
+        }
+
 
 def _refuse_links(root: str, partitions: list[str]) -> None:
     """Fail on the first link between ``root`` and a partition file."""
