@@ -107,7 +107,7 @@ def main() -> int:
 
     def decide(batches: dict[str, np.ndarray]) -> dict[str, bool]:
         streams = {f"{name}/x.npz": InMemoryArrays(b) for name, b in batches.items()}
-        decision, _, _ = check_incoming_drift(champion, streams, params)
+        decision, _, _ = check_incoming_drift(champion, streams, {}, params)
         entries = decision["batches"].values()
         ks = [entry["ks_statistic"] for entry in entries]
         outliers = [entry["outlier_fraction"] for entry in entries]

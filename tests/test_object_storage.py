@@ -5,7 +5,8 @@ One bucket, in order: the default run end to end -> a retraining whose drift
 gate quarantines a batch of noise in the bucket, then one that consumes a batch
 of digits from it -> an ingestion killed while it writes its splits (no
 visible partial version; the next run removes it) -> a truncated object and a
-wrong magic number (the same one-line errors as on disk).
+wrong magic number (the same one-line errors as on disk); and the Airflow DAG's
+trigger watching the bucket's incoming prefix.
 """
 
 from __future__ import annotations
@@ -269,3 +270,42 @@ def test_5_mlflow_artifacts_in_the_bucket_load_back(tmp_path, env, bucket):
         )
     finally:
         stop(server)
+
+
+def test_the_airflow_trigger_watches_the_bucket(
+    project: Path, env: dict[str, str], bucket, monkeypatch: pytest.MonkeyPatch
+):
+    """With ``--env s3`` the DAG's trigger lists the bucket's incoming prefix, by
+    ETag, and fires once a new batch there has settled."""
+    import asyncio
+
+    from tests.conftest import require
+    from tests.test_airflow_dag import airflow_installed
+
+    require(airflow_installed(), "Airflow", "pip install -r requirements-airflow.lock")
+    from vae_pipeline.triggers import IncomingBatchTrigger
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    batch = f"{BUCKET}/data/01_raw/incoming/watched-{time.time_ns()}"
+    trigger = IncomingBatchTrigger(
+        project_path=str(project), env="s3", quiet_seconds=0.5, poke_interval=0.2
+    )
+
+    async def first_event_for_the_batch() -> dict:
+        run = trigger.run()
+        bucket.pipe(f"{batch}/a.npz", b"first piece")
+        try:
+            while True:
+                event = await asyncio.wait_for(anext(run), timeout=60)
+                if event.payload["batch"] == batch.rsplit("/", 1)[1]:
+                    return event.payload
+        finally:
+            await run.aclose()
+
+    try:
+        payload = asyncio.run(first_event_for_the_batch())
+    finally:
+        bucket.rm(batch, recursive=True)
+    name = batch.rsplit("/", 1)[1]
+    assert payload == {"batch": name, "files": [f"{name}/a.npz"]}

@@ -61,9 +61,10 @@ def test_file_names_with_a_newline_log_on_one_line(tmp_path, caplog):
     path.parent.mkdir(parents=True)
     np.savez(path, x=np.zeros((2, 4, 4), dtype=np.float32))
     caplog.set_level(logging.INFO)
-    collect_incoming_sources(
+    sources, unreadable = collect_incoming_sources(
         {name: IncomingFile(path)}, typed_params(IngestionParams, "data_ingestion")
     )
+    assert list(sources) == [name] and unreadable == {}
     [line] = [r.getMessage() for r in caplog.records if "New data" in r.getMessage()]
     assert "\n" not in line
     assert line == "New data: batch/evil\\nINFO forged line.npz"

@@ -75,7 +75,7 @@ def test_held_out_digits_pass_shifted_batches_are_refused(champion):
     batches = {"held-out-1": HELD_OUT[:200], "held-out-2": HELD_OUT[200:400]}
     images, profiles = prepared(batches | shifted())
     params = typed_params(RetrainingParams, "retraining")
-    decision, metrics, figure = check_incoming_drift(champion, images, params)
+    decision, metrics, figure = check_incoming_drift(champion, images, {}, params)
     verdicts = {name: entry["admitted"] for name, entry in decision["batches"].items()}
     assert verdicts == {
         "held-out-1": True,
@@ -104,7 +104,7 @@ def test_held_out_digits_pass_shifted_batches_are_refused(champion):
 def test_a_batch_admitted_by_hand_passes_unscored(champion):
     images, profiles = prepared({"noise": shifted()["noise"]})
     params = typed_params(RetrainingParams, "retraining", drift={"admit": ["noise"]})
-    decision, metrics, _ = check_incoming_drift(champion, images, params)
+    decision, metrics, _ = check_incoming_drift(champion, images, {}, params)
     assert decision["batches"]["noise"] == {
         "admitted": True,
         "reason": "admitted by hand",
@@ -117,5 +117,23 @@ def test_a_batch_admitted_by_hand_passes_unscored(champion):
 def test_without_a_champion_every_batch_passes():
     images, _ = prepared({"noise": shifted()["noise"]})
     params = typed_params(RetrainingParams, "retraining")
-    decision, _, _ = check_incoming_drift(Champion("vae_pipeline"), images, params)
+    decision, _, _ = check_incoming_drift(Champion("vae_pipeline"), images, {}, params)
     assert decision["batches"]["noise"]["admitted"] is True
+
+
+@pytest.mark.parametrize("admit", [[], ["broken"]])
+def test_a_batch_that_cannot_be_read_is_refused_even_without_a_champion(admit):
+    images, profiles = prepared({"digits": HELD_OUT[:100]})
+    params = typed_params(RetrainingParams, "retraining", drift={"admit": admit})
+    reason = "data/01_raw/incoming/broken/x.npz: not a readable NPZ archive"
+    decision, _, _ = check_incoming_drift(
+        Champion("vae_pipeline"), images, {"broken": reason}, params
+    )
+    assert decision["batches"]["broken"] == {
+        "admitted": False,
+        "reason": f"cannot be read: {reason}",
+    }
+    assert decision["batches"]["digits"]["admitted"] is True
+    assert quarantine_refused(decision) == {"broken": f"cannot be read: {reason}"}
+    with pytest.raises(BatchQuarantined, match="broken \\(moved to q\\): cannot be"):
+        admit_incoming(decision, {"broken": "q"}, images, profiles)

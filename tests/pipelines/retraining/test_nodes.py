@@ -10,7 +10,12 @@ import pytest
 
 from tests.conftest import model_options, typed_params
 from vae_pipeline.datasets import ShardedArrayDataset
-from vae_pipeline.datasets.image_sources import ArraySource, IDXSource, NPZSource
+from vae_pipeline.datasets.image_sources import (
+    ArraySource,
+    IDXSource,
+    NPZSource,
+    write_idx,
+)
 from vae_pipeline.datasets.incoming import IncomingFile
 from vae_pipeline.errors import InputDataError, NothingToRetrain
 from vae_pipeline.models import build_vae
@@ -36,32 +41,59 @@ def files(*names: str) -> dict[str, IncomingFile]:
     return {name: IncomingFile(Path("/incoming") / name) for name in names}
 
 
-def test_batches_group_npz_and_idx_pairs():
-    sources = collect_incoming_sources(
-        files(
-            "b1/a.npz",
-            "b2/new-images-idx3-ubyte.gz",
-            "b2/new-labels-idx1-ubyte.gz",
-        ),
-        typed_params(IngestionParams, "data_ingestion"),
+def written(root: Path) -> dict[str, IncomingFile]:
+    """Two readable batches: an NPZ file, and an IDX pair of images and labels."""
+    images = np.random.default_rng(0).integers(0, 256, (5, 4, 4), dtype=np.uint8)
+    (root / "b1").mkdir(parents=True)
+    np.savez(root / "b1" / "a.npz", x=images / 255.0)
+    (root / "b2").mkdir()
+    write_idx(root / "b2" / "new-images-idx3-ubyte", images)
+    write_idx(root / "b2" / "new-labels-idx1-ubyte", np.arange(5, dtype=np.uint8))
+    return {
+        name: IncomingFile(root / name)
+        for name in ("b1/a.npz", "b2/new-images-idx3-ubyte", "b2/new-labels-idx1-ubyte")
+    }
+
+
+def test_batches_group_npz_and_idx_pairs(tmp_path: Path):
+    sources, unreadable = collect_incoming_sources(
+        written(tmp_path), typed_params(IngestionParams, "data_ingestion")
     )
-    assert set(sources) == {"b1/a.npz", "b2/new-images-idx3-ubyte.gz"}
+    assert unreadable == {}
+    assert set(sources) == {"b1/a.npz", "b2/new-images-idx3-ubyte"}
     assert isinstance(sources["b1/a.npz"], NPZSource)
-    assert isinstance(sources["b2/new-images-idx3-ubyte.gz"], IDXSource)
+    assert isinstance(sources["b2/new-images-idx3-ubyte"], IDXSource)
 
 
 @pytest.mark.parametrize(
-    ("names", "message"),
+    ("name", "content", "message"),
     [
-        (["b1/notes.txt"], r"incoming/b1/notes.txt: not new data"),
-        (["b1/x-labels-idx1-ubyte"], r"IDX labels without their images file"),
-        (["loose.npz"], r"incoming/loose.npz: new data goes in a batch folder"),
+        ("b3/notes.txt", b"hello", "/b3/notes.txt: not new data"),
+        ("b3/x-labels-idx1-ubyte", b"", "IDX labels without their images file"),
+        ("b3/x.npz", b"PK\x03\x04 no zip", "b3/x.npz: not a readable NPZ archive"),
     ],
 )
-def test_what_is_not_new_data_is_named(names, message):
-    with pytest.raises(InputDataError, match=message):
+def test_a_batch_that_cannot_be_read_is_set_aside_with_its_reason(
+    tmp_path: Path, name: str, content: bytes, message: str
+):
+    """The other batches go on; the unreadable one goes to the drift gate."""
+    found = written(tmp_path)
+    (tmp_path / name).parent.mkdir()
+    (tmp_path / name).write_bytes(content)
+    found[name] = IncomingFile(tmp_path / name)
+    sources, unreadable = collect_incoming_sources(
+        found, typed_params(IngestionParams, "data_ingestion")
+    )
+    assert set(sources) == {"b1/a.npz", "b2/new-images-idx3-ubyte"}
+    assert list(unreadable) == ["b3"]
+    assert message in unreadable["b3"]
+    assert "\n" not in unreadable["b3"]
+
+
+def test_a_file_outside_a_batch_folder_fails_the_run():
+    with pytest.raises(InputDataError, match="incoming/loose.npz: new data goes in "):
         collect_incoming_sources(
-            files(*names), typed_params(IngestionParams, "data_ingestion")
+            files("loose.npz"), typed_params(IngestionParams, "data_ingestion")
         )
 
 

@@ -5,7 +5,8 @@ One project copy, in order: a default run killed while training, then resumed
 again (merged once, resumed, v2) -> nothing new (no-op) -> a retraining killed
 right after registering (its version is removed; merged once) -> a batch in two
 pieces and a batch whose name sorts first (every file merged once) -> two
-retraining runs at once (one refuses) -> a corrupt file (named; nothing changes)
+retraining runs at once (one refuses) -> a corrupt file (quarantined, named;
+nothing changes)
 -> a run failing after the merge (nothing committed or registered) -> every
 registered version has its report page -> a batch of inverted digits is
 quarantined by the drift gate, then released by hand and merged.
@@ -14,6 +15,7 @@ quarantined by the drift gate, then released by hand and merged.
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 from collections.abc import Callable
@@ -264,19 +266,26 @@ def test_6_two_retraining_runs_at_once_one_refuses(project, client):
     assert sorted(run_statuses(client)[-2:]) == ["FAILED", "FINISHED"]
 
 
-def test_7_a_corrupt_file_fails_clearly_and_changes_nothing(project, client):
+def test_7_a_corrupt_file_is_quarantined_and_changes_nothing(project, client):
     aliases_before, record = aliases(client), committed(project)
     folder = project / INCOMING / "2026-12-02"
     folder.mkdir()
     (folder / "digits.npz").write_bytes(b"PK\x03\x04 not really a zip archive")
     result = retrain(project)
     assert result.returncode == 1
-    last_line = result.stderr.strip().splitlines()[-1]
-    assert last_line.startswith("Error: ")
-    assert "2026-12-02/digits.npz" in last_line
+    [line] = result.stderr.strip().splitlines()
+    quarantined = project / "data/01_raw/quarantine/2026-12-02"
+    assert line.startswith(
+        "Error: the drift gate refused new data, nothing merged: 2026-12-02 (moved "
+        f"to {quarantined}): cannot be read: "
+    ), line
+    assert "2026-12-02/digits.npz: not a readable NPZ archive" in line
+    assert not folder.exists()
+    reason = (quarantined / ".quarantine-reason.txt").read_text()
+    assert "not a readable NPZ archive" in reason
     assert aliases(client) == aliases_before
     assert committed(project) == record
-    (folder / "digits.npz").unlink()
+    shutil.rmtree(quarantined)
 
 
 def test_8_a_run_failing_after_the_merge_commits_and_registers_nothing(project, client):

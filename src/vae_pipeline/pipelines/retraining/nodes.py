@@ -23,7 +23,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from vae_pipeline import plotting
-from vae_pipeline.data import SourceProfile, SplitStream
+from vae_pipeline.data import SourceProfile, SplitStream, profile_source
 from vae_pipeline.datasets import ShardedArrays
 from vae_pipeline.datasets.data_version import split_entry
 from vae_pipeline.datasets.file_sources import file_sources
@@ -143,18 +143,22 @@ def select_new_files(
 
 def collect_incoming_sources(
     files: dict[str, IncomingFile], params: IngestionParams
-) -> dict[str, ImageSource]:
-    """Group the new files into image sources, one per file or image folder.
+) -> tuple[dict[str, ImageSource], dict[str, str]]:
+    """Group the new files into image sources, one per file or image folder, and
+    set aside the batches that cannot be read.
+
+    Each batch's sources are opened and read through once, as validation will
+    read them: a batch with a file that is not data, corrupt or out of range goes
+    to the drift gate as unreadable (to be quarantined with its one-line reason)
+    instead of failing the run for every batch.
 
     Args:
         files: New files by partition id (``<batch>/<path>``).
         params: Ingestion parameters (image folders' size and colour mode).
 
     Returns:
-        Image sources by ``<batch>/<name>``, nothing read yet.
-
-    Raises:
-        InputDataError: A file that is not data.
+        The readable batches' image sources by ``<batch>/<name>``, and the
+        unreadable batches with their reasons.
     """
     batches: dict[str, dict[str, IncomingFile]] = defaultdict(dict)
     folder = partition_folder(files, default=INCOMING)
@@ -162,18 +166,28 @@ def collect_incoming_sources(
         batch = batch_of(partition_id, folder=folder)
         batches[batch][partition_id[len(batch) + 1 :]] = file
     sources: dict[str, ImageSource] = {}
+    unreadable: dict[str, str] = {}
+    preparation = params.preparation()
     for batch, batch_files in sorted(batches.items()):
-        sources |= file_sources(
-            batch_files,
-            where=f"{folder}/{batch}",
-            prefix=batch,
-            image_folder=params.image_folder,
-            npz=params.npz,
-            numeric_labels=True,
-        )
+        try:
+            found = file_sources(
+                batch_files,
+                where=f"{folder}/{batch}",
+                prefix=batch,
+                image_folder=params.image_folder,
+                npz=params.npz,
+                numeric_labels=True,
+            )
+            for source in found.values():
+                profile_source(source, preparation)
+        except InputDataError as error:
+            unreadable[batch] = str(error)
+            logger.warning("Batch %s cannot be read: %s", printable(batch), error)
+            continue
+        sources |= found
     if sources:
         logger.info("New data: %s", ", ".join(map(printable, sources)))
-    return sources
+    return sources, unreadable
 
 
 def _check_joins(profile: SourceProfile, train_split: ShardedArrays) -> None:
@@ -242,7 +256,10 @@ def _drift_reasons(stats: dict[str, float], threshold: float, params: Any) -> li
 
 
 def check_incoming_drift(
-    champion: Champion, images: dict[str, SplitStream], params: RetrainingParams
+    champion: Champion,
+    images: dict[str, SplitStream],
+    unreadable: dict[str, str],
+    params: RetrainingParams,
 ) -> tuple[dict[str, Any], dict[str, dict[str, float]], Figure]:
     """The drift gate: does each new batch look like the champion's training data?
 
@@ -253,7 +270,8 @@ def check_incoming_drift(
     significant at ``significance``) or when too many of its images are
     outliers (above the version's outlier threshold). A batch is scored whole,
     in memory. Batches in ``retraining.drift.admit`` (released by hand) and
-    every batch before a champion with a reference exists pass.
+    every batch before a champion with a reference exists pass; a batch that
+    cannot be read is refused whatever they say.
 
     Returns:
         The decision per batch (``admitted``, ``reason`` and the figures), the
@@ -265,7 +283,10 @@ def check_incoming_drift(
     by_batch: dict[str, list[SplitStream]] = defaultdict(list)
     for source_id, stream in images.items():
         by_batch[source_id.split("/", 1)[0]].append(stream)
-    batches: dict[str, dict[str, Any]] = {}
+    batches: dict[str, dict[str, Any]] = {
+        batch: {"admitted": False, "reason": f"cannot be read: {reason}"}
+        for batch, reason in unreadable.items()
+    }
     scores: dict[str, np.ndarray] = {}
     metrics: dict[str, dict[str, float]] = {}
     for batch, streams in sorted(by_batch.items()):

@@ -56,7 +56,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=collect_incoming_sources,
                 inputs=["new_incoming_files", "params:data_ingestion"],
-                outputs="incoming_sources",
+                outputs=["incoming_sources", "unreadable_batches"],
                 name="collect_incoming_sources_node",
             ),
             prepare_images.prepared(
@@ -67,7 +67,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=check_incoming_drift,
-                inputs=["champion_model", "incoming_images", "params:retraining"],
+                inputs=[
+                    "champion_model",
+                    "incoming_images",
+                    "unreadable_batches",
+                    "params:retraining",
+                ],
                 outputs=["drift_decision", "drift_metrics", "drift_histogram_plot"],
                 name="check_incoming_drift_node",
             ),
