@@ -268,10 +268,10 @@ def check_incoming_drift(
     refused when the distribution of those scores is far from the reference's
     (two-sample Kolmogorov-Smirnov distance above ``max_ks_statistic``,
     significant at ``significance``) or when too many of its images are
-    outliers (above the version's outlier threshold). A batch is scored whole,
-    in memory. Batches in ``retraining.drift.admit`` (released by hand) and
-    every batch before a champion with a reference exists pass; a batch that
-    cannot be read is refused whatever they say.
+    outliers (above the version's outlier threshold). A batch is read chunk by
+    chunk; only its scores are held. Batches in ``retraining.drift.admit``
+    (released by hand) and every batch before a champion with a reference
+    exists pass; a batch that cannot be read is refused whatever they say.
 
     Returns:
         The decision per batch (``admitted``, ``reason`` and the figures), the
@@ -299,18 +299,21 @@ def check_incoming_drift(
         champion.check_takes(
             streams[0].image_shape, what=f"the images of new batch {batch}"
         )
-        pixels = np.concatenate(
-            [chunk for stream in streams for chunk, _ in stream.iter_chunks()]
-        )
-        scores[batch] = -champion.model.log_likelihood(
-            pixels, num_samples=reference.iwae_samples, seed=params.seed
+        scores[batch] = -np.concatenate(
+            [
+                champion.model.log_likelihood(
+                    chunk, num_samples=reference.iwae_samples, seed=params.seed
+                )
+                for stream in streams
+                for chunk, _ in stream.iter_chunks()
+            ]
         )
         stats = reference.compare(scores[batch])
         reasons = _drift_reasons(stats, threshold, params.drift)
         batches[batch] = {
             "admitted": not reasons,
             "reason": "; ".join(reasons) or "like the champion's training data",
-            "images": len(pixels),
+            "images": len(scores[batch]),
             **stats,
         }
         metrics |= {
