@@ -366,16 +366,18 @@ def eventually(check, *, seconds: float, log: Path, what: str):
     raise AssertionError(f"{what} within {seconds} s:\n{log.read_text()[-6000:]}")
 
 
-def test_a_landing_batch_starts_one_run_once_it_has_settled(tmp_path: Path):
+def test_a_landing_batch_starts_one_run_once_it_has_settled(
+    scheduled_project, tmp_path: Path
+):
     """Event-driven scheduling in Airflow itself: no batch, no run; a batch that
     lands in two pieces fires once, after its last piece, and its run merges both;
     nothing more runs after it."""
     from sklearn.datasets import load_digits
 
-    project = make_project_copy(tmp_path / "project")
-    assert_ok(kedro_cli(project, "run"))
+    project = scheduled_project["project"]
+    before = registered_versions(project)
     # The DAG as a user regenerates it after setting a short quiet period.
-    shutil.copytree(PROJECT_ROOT / "airflow", project / "airflow")
+    shutil.copytree(PROJECT_ROOT / "airflow", project / "airflow", dirs_exist_ok=True)
     settings = project / "conf" / "base" / "airflow.yml"
     settings.write_text(
         settings.read_text()
@@ -446,8 +448,8 @@ def test_a_landing_batch_starts_one_run_once_it_has_settled(tmp_path: Path):
     ]
     record = sorted((project / "data/05_model_input/data_version.json").glob("*/*"))
     merged = json.loads(record[-1].read_text())["incoming"]
-    assert sorted(merged) == ["landed/part-1.npz", "landed/part-2.npz"]
-    assert registered_versions(project) == [1, 2]
+    assert {"landed/part-1.npz", "landed/part-2.npz"} <= set(merged)
+    assert registered_versions(project) == [*before, before[-1] + 1]
 
 
 def test_settled_fires_a_batch_once_it_stopped_changing():
