@@ -15,8 +15,8 @@ prefix. This one reads the same two catalog entries the retraining pipeline does
 through Kedro's own configuration and datasets, so it watches whatever the
 environment's catalog says (a folder, a bucket):
 
-- ``incoming_files``, listed with fsspec's ``ukey`` per file (size and times on a
-  disk, ETag on object storage);
+- ``incoming_files``, in one fsspec listing, with a hash of each file's entry
+  (size and times on a disk, size and ETag on object storage);
 - ``current_data_version``, the latest committed record, which names every
   incoming file merged so far.
 

@@ -7,6 +7,8 @@ the source that the ingestion parameters select is ever read.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any, NoReturn
@@ -235,13 +237,20 @@ class OptionalPartitionedDataset(PartitionedDataset):
         return super().load()
 
     def ukeys(self) -> dict[str, str]:
-        """fsspec's ``ukey`` of every partition (a hash of its size and times on a
-        disk, of its ETag on object storage), by partition id, listed afresh: two
-        looks tell a folder still being written from one that has settled."""
+        """A hash of every partition's listing entry (size and times on a disk,
+        size and ETag on object storage), by partition id, from one fresh listing
+        (no request per file): two looks tell a folder still being written from
+        one that has settled."""
         self._invalidate_caches()
+        found = self._filesystem.find(
+            self._normalized_path, detail=True, **self._load_args
+        )
         return {
-            self._path_to_partition(path): self._filesystem.ukey(path)
-            for path in self._list_partitions()
+            self._path_to_partition(path): hashlib.sha256(
+                json.dumps(info, sort_keys=True, default=str).encode()
+            ).hexdigest()
+            for path, info in found.items()
+            if path.endswith(self._filename_suffix)
         }
 
 
