@@ -437,6 +437,8 @@ def test_a_landing_batch_starts_one_run_once_it_has_settled(
             what="a retraining run finished",
         )
         assert finished == [("asset_triggered", "success")], log.read_text()[-6000:]
+        task_logs = "".join(path.read_text() for path in home.glob("logs/**/*.log"))
+        assert "Started by new data: batch landed (2 files)" in task_logs
         time.sleep(12)  # two quiet periods: the merged batch fires nothing more
         assert query(home, runs) == [*clock, ("asset_triggered", "success")]
         events = [

@@ -70,8 +70,19 @@ incoming_data = Asset(
 )
 def vae_pipeline_retraining():
     @task(task_id=pipeline_name)
-    def run_pipeline() -> None:
+    def run_pipeline(triggering_asset_events=None) -> None:
         """Run the whole pipeline in one Kedro session, from the project folder."""
+        import logging
+
+        for events in (triggering_asset_events or {}).values():
+            for event in events:  # what the asset watcher saw land
+                landed = (event.extra or {}).get("payload", {})
+                logging.getLogger("airflow.task").info(
+                    "Started by new data: batch %s (%d files)",
+                    landed.get("batch"),
+                    len(landed.get("files", [])),
+                )
+
         from kedro.framework.project import configure_project
         from kedro.framework.session import KedroSession
 
