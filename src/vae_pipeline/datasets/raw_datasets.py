@@ -7,13 +7,12 @@ the source that the ingestion parameters select is ever read.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
+from fsspec.utils import tokenize
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets.partitions import PartitionedDataset
 
@@ -246,9 +245,7 @@ class OptionalPartitionedDataset(PartitionedDataset):
             self._normalized_path, detail=True, **self._load_args
         )
         return {
-            self._path_to_partition(path): hashlib.sha256(
-                json.dumps(info, sort_keys=True, default=str).encode()
-            ).hexdigest()
+            self._path_to_partition(path): tokenize(info)
             for path, info in found.items()
             if path.endswith(self._filename_suffix)
         }

@@ -92,6 +92,20 @@ def retrain(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return kedro_cli(project, "run", "--pipelines", "retraining", *args)
 
 
+def refused(result: subprocess.CompletedProcess[str], project: Path, batch: str):
+    """A retraining the drift gate ended in one line, its batch moved to
+    quarantine: the line, the batch's quarantine folder and its reason file."""
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    quarantined = project / "data/01_raw/quarantine" / batch
+    assert line.startswith(
+        f"Error: the drift gate refused new data, nothing merged: {batch} (moved "
+        f"to {quarantined}): "
+    ), line
+    assert not (project / INCOMING / batch).exists()
+    return line, quarantined, (quarantined / ".quarantine-reason.txt").read_text()
+
+
 def kill_when(project: Path, seen: Callable[[str], bool], *args: str) -> str:
     """Start ``kedro run <args>``, ``kill -9`` it at the first line ``seen``
     accepts, and return its output up to there."""
@@ -271,17 +285,9 @@ def test_7_a_corrupt_file_is_quarantined_and_changes_nothing(project, client):
     folder = project / INCOMING / "2026-12-02"
     folder.mkdir()
     (folder / "digits.npz").write_bytes(b"PK\x03\x04 not really a zip archive")
-    result = retrain(project)
-    assert result.returncode == 1
-    [line] = result.stderr.strip().splitlines()
-    quarantined = project / "data/01_raw/quarantine/2026-12-02"
-    assert line.startswith(
-        "Error: the drift gate refused new data, nothing merged: 2026-12-02 (moved "
-        f"to {quarantined}): cannot be read: "
-    ), line
+    line, quarantined, reason = refused(retrain(project), project, "2026-12-02")
+    assert f"(moved to {quarantined}): cannot be read: " in line
     assert "2026-12-02/digits.npz: not a readable NPZ archive" in line
-    assert not folder.exists()
-    reason = (quarantined / ".quarantine-reason.txt").read_text()
     assert "not a readable NPZ archive" in reason
     assert aliases(client) == aliases_before
     assert committed(project) == record
@@ -321,18 +327,10 @@ def test_10_a_drifted_batch_is_quarantined_then_released_by_hand(project, client
     with np.load(path) as batch:  # the same digits, inverted
         np.savez_compressed(path, x=1.0 - batch["x"], y=batch["y"])
     digest = IncomingFile(path).content_sha256()
-    result = retrain(project)
-    assert result.returncode == 1
-    [line] = result.stderr.strip().splitlines()
-    quarantined = project / "data/01_raw/quarantine/2026-12-04"
-    assert line.startswith(
-        "Error: the drift gate refused new data, nothing merged: 2026-12-04 (moved "
-        f"to {quarantined}): its images' negative log-likelihoods are"
-    ), line
+    line, quarantined, reason = refused(retrain(project), project, "2026-12-04")
+    assert f"(moved to {quarantined}): its images' negative log-likelihoods are" in line
     assert line.endswith("--params 'retraining.drift.admit=[2026-12-04]'")
-    assert not (project / INCOMING / "2026-12-04").exists()
     assert (quarantined / "digits-7.npz").is_file()
-    reason = (quarantined / ".quarantine-reason.txt").read_text()
     assert "Kolmogorov-Smirnov" in reason
     assert committed(project) == record
     assert versions(client) == before_versions
