@@ -94,7 +94,7 @@ def main() -> int:
         return 0
     import tensorflow as tf
 
-    from vae_pipeline.datasets import InMemoryArrays
+    from vae_pipeline.data.shards import InMemoryArrays
     from vae_pipeline.pipelines.retraining.nodes import check_incoming_drift
     from vae_pipeline.pipelines.retraining.params import RetrainingParams
 

@@ -40,7 +40,7 @@ SECONDS_TARGET_10K = 5.0
 
 def write_inputs(folder: Path, count: int) -> tuple[Path, Path, str]:
     """Write IDX gzip images and labels of ``count`` MNIST (or synthetic) digits."""
-    from vae_pipeline.datasets.image_sources import write_idx
+    from vae_pipeline.data.idx import write_idx
 
     if MNIST_IMAGES.is_file():
         base_images, base_labels = read_idx(MNIST_IMAGES), read_idx(MNIST_LABELS)

@@ -50,7 +50,7 @@ REFERENCE_BATCH = 128
 
 def load_images(path: Path, train: int, held_out: int) -> tuple[np.ndarray, ...]:
     """The first ``train`` and the next ``held_out`` images of an IDX file."""
-    from vae_pipeline.datasets.image_sources import IDXFile, IDXSource
+    from vae_pipeline.data.idx import IDXFile, IDXSource
 
     chunks = [chunk.images for chunk in IDXSource(IDXFile(path)).iter_chunks(8192)]
     images = (np.concatenate(chunks) / 255.0).astype(np.float32)

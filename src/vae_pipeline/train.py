@@ -32,8 +32,7 @@ from tensorflow.python.framework.config import (
 
 from vae_pipeline.cluster import task_role
 from vae_pipeline.console import is_terminal
-from vae_pipeline.datasets import ShardedArrays
-from vae_pipeline.datasets.sharded_array_dataset import check_same_version
+from vae_pipeline.data.shards import ShardedArrays, check_same_version
 from vae_pipeline.errors import InputDataError, TrainingError
 from vae_pipeline.locks import FileLock, LockHeld
 from vae_pipeline.models import VAE, build_vae

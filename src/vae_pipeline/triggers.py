@@ -87,7 +87,7 @@ class IncomingWatch:
 
     def unmerged(self) -> Batches:
         """The incoming files the latest data version has not merged, by batch."""
-        from vae_pipeline.datasets.incoming import is_hidden
+        from vae_pipeline.data.incoming import is_hidden
 
         merged = self.record.load().get("incoming", {}) if self.record.exists() else {}
         batches: defaultdict[str, set[tuple[str, str]]] = defaultdict(set)

@@ -12,7 +12,8 @@ import pytest
 from kedro.io import DatasetError, Version
 
 from tests.conftest import written_files
-from vae_pipeline.datasets import InMemoryArrays, ShardedArrayDataset
+from vae_pipeline.data.shards import InMemoryArrays
+from vae_pipeline.datasets import ShardedArrayDataset
 
 RNG = np.random.default_rng(3)
 

@@ -1,13 +1,11 @@
 """Raw images to model input, the same way wherever they come from.
 
 Ingestion, retraining and scoring all read images through an
-:class:`~vae_pipeline.datasets.image_sources.ImageSource`, validate them in one
+:class:`~vae_pipeline.data.sources.ImageSource`, validate them in one
 streaming pass (:func:`profile_source`) and scale them chunk by chunk
 (:func:`split_stream`), under one :class:`Preparation`: the ``data_ingestion``
 parameters that say how pixels are read. It calls no Kedro API, so no pipeline
-imports another pipeline's nodes to prepare images. (Not yet free of Kedro as a
-dependency: the readers it uses live in ``vae_pipeline.datasets``, whose package
-imports Kedro's dataset base classes.)
+imports another pipeline's nodes to prepare images.
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from vae_pipeline.datasets.image_sources import ImageSource
+from vae_pipeline.data.sources import ImageSource
 from vae_pipeline.errors import InputDataError, printable
 
 logger = logging.getLogger(__name__)

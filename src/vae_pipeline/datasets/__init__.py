@@ -9,23 +9,15 @@ from vae_pipeline.datasets.raw_datasets import (
     KerasImagesDataset,
     NPZImagesDataset,
 )
-from vae_pipeline.datasets.sharded_array_dataset import (
-    ArrayStream,
-    InMemoryArrays,
-    ShardedArrayDataset,
-    ShardedArrays,
-)
+from vae_pipeline.datasets.sharded_array_dataset import ShardedArrayDataset
 
 __all__ = [
-    "ArrayStream",
     "DataVersionDataset",
     "DigitsDataset",
     "IDXDataset",
     "IDXSplitsDataset",
-    "InMemoryArrays",
     "KerasImagesDataset",
     "ModelInputVersionsDataset",
     "NPZImagesDataset",
     "ShardedArrayDataset",
-    "ShardedArrays",
 ]

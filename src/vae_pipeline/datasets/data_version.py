@@ -36,7 +36,7 @@ from typing import Any
 from kedro.io import AbstractVersionedDataset, DatasetError, Version
 from kedro.io.core import VersionNotFoundError
 
-from vae_pipeline.datasets.storage import filesystem
+from vae_pipeline.data.files import filesystem
 from vae_pipeline.locks import FileLock
 
 FORMAT_NAME = "vae-pipeline-data-version"

@@ -18,9 +18,9 @@ from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 
+from vae_pipeline.data.files import filesystem
+from vae_pipeline.data.shards import MANIFEST, WRITER
 from vae_pipeline.datasets.data_version import committed_split_versions
-from vae_pipeline.datasets.sharded_array_dataset import MANIFEST, WRITER
-from vae_pipeline.datasets.storage import filesystem
 from vae_pipeline.locks import process_alive
 
 

@@ -1,6 +1,6 @@
 """Read-only Kedro datasets for the raw image sources.
 
-Each loads as a lazy :class:`~vae_pipeline.datasets.image_sources.ImageSource` (or a
+Each loads as a lazy :class:`~vae_pipeline.data.sources.ImageSource` (or a
 handle to one file), so declaring every source in the catalog costs nothing: only
 the source that the ingestion parameters select is ever read.
 """
@@ -16,17 +16,15 @@ from fsspec.utils import tokenize
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets.partitions import PartitionedDataset
 
-from vae_pipeline.datasets.image_sources import (
-    ArraySource,
-    GivenSplitsSource,
-    IDXFile,
-    IDXSource,
+from vae_pipeline.data.files import StoredFile
+from vae_pipeline.data.idx import IDXFile, IDXSource
+from vae_pipeline.data.keras_datasets import (
     KerasDatasetName,
     KerasDatasetSource,
     KerasSplit,
-    NPZSource,
 )
-from vae_pipeline.datasets.storage import StoredFile
+from vae_pipeline.data.npz import NPZSource
+from vae_pipeline.data.sources import ArraySource, GivenSplitsSource
 from vae_pipeline.errors import printable
 
 _DIGITS_MAX_VALUE = 16

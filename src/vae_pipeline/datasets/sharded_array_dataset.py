@@ -1,12 +1,12 @@
-"""A versioned Kedro dataset of image arrays stored as ``.npy`` shards.
+"""A versioned Kedro dataset of image arrays stored as ``.npy`` shards
+(:mod:`vae_pipeline.data.shards`).
 
 Saving consumes a stream of chunks, so an arbitrarily large split is written with
-bounded memory. The shards are plain NPY files: NumPy memory-maps them, and tf.data
-reads them natively with ``FixedLengthRecordDataset`` by skipping each file's
-header. A ``manifest.json`` records shapes, counts and header sizes.
+bounded memory.
 
 A save goes to a hidden temporary folder beside the dataset and is moved into place
-only once every shard is written: a failed save leaves nothing behind. With
+only once every shard is written: a failed save leaves nothing behind (on object
+storage the folder is staged in the local cache, then uploaded manifest last). With
 ``data_version:`` (see :mod:`vae_pipeline.datasets.data_version`) a saved version
 is read by other runs only once a data version record commits it.
 """
@@ -20,191 +20,32 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 from kedro.io import AbstractVersionedDataset, DatasetError, Version
 from kedro.io.core import VersionNotFoundError
 
+from vae_pipeline.data.files import filesystem
+from vae_pipeline.data.shards import (
+    FORMAT_NAME,
+    IMAGE_DTYPE,
+    LABEL_DTYPE,
+    MANIFEST,
+    WRITER,
+    ArrayStream,
+    InMemoryArrays,
+    ShardedArrays,
+    ShardWriter,
+    label_names_of,
+)
 from vae_pipeline.datasets.data_version import committed_split_versions, writer
-from vae_pipeline.datasets.storage import filesystem
-from vae_pipeline.errors import InputDataError
 
 logger = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
-WRITER = "writer.json"
 CACHE_NAME = "vae-pipeline-cache"
-FORMAT_NAME = "vae-pipeline-sharded-arrays"
-IMAGE_DTYPE = np.dtype("<f4")
-LABEL_DTYPE = np.dtype("<i8")
-
-
-@runtime_checkable
-class ArrayStream(Protocol):
-    """What :class:`ShardedArrayDataset` saves: images streamed in chunks."""
-
-    @property
-    def num_examples(self) -> int: ...
-
-    @property
-    def image_shape(self) -> tuple[int, ...]: ...
-
-    @property
-    def has_labels(self) -> bool: ...
-
-    def iter_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]: ...
-
-
-def label_names_of(stream: Any) -> list[str] | None:
-    """A stream's or split's class names by label, when it has any."""
-    names = getattr(stream, "label_names", None)
-    return list(names) if names else None
-
-
-@dataclass(frozen=True)
-class InMemoryArrays:
-    """An :class:`ArrayStream` over arrays already in memory."""
-
-    images: np.ndarray
-    labels: np.ndarray | None = None
-    chunk_size: int = 8192
-    label_names: list[str] | None = None
-
-    @property
-    def num_examples(self) -> int:
-        return len(self.images)
-
-    @property
-    def image_shape(self) -> tuple[int, ...]:
-        return tuple(self.images.shape[1:])
-
-    @property
-    def has_labels(self) -> bool:
-        return self.labels is not None
-
-    def iter_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-        for start in range(0, len(self.images), self.chunk_size):
-            stop = start + self.chunk_size
-            labels = None if self.labels is None else self.labels[start:stop]
-            yield self.images[start:stop], labels
-
-
-@dataclass(frozen=True)
-class Shard:
-    """One shard: its files, number of examples and the images' NPY header size."""
-
-    images: Path
-    labels: Path | None
-    count: int
-    images_header_bytes: int
-
-
-class ShardedArrays:
-    """Loaded handle to a saved split; reads shards only when asked."""
-
-    def __init__(self, directory: Path, manifest: dict[str, Any]) -> None:
-        self.directory = directory
-        self.manifest = manifest
-        self.num_examples: int = manifest["num_examples"]
-        self.image_shape: tuple[int, ...] = tuple(manifest["image_shape"])
-        self.has_labels: bool = manifest["label_dtype"] is not None
-        self.label_names: list[str] | None = manifest.get("label_names")
-        # The same images and labels in the same order, whatever the version folder
-        # (absent from manifests written before it was recorded).
-        self.content_sha256: str | None = manifest.get("content_sha256")
-        self.version: str | None = manifest.get("version")  # None when unversioned
-        self.shards = [
-            Shard(
-                images=directory / shard["images"],
-                labels=directory / shard["labels"] if shard["labels"] else None,
-                count=shard["count"],
-                images_header_bytes=shard["images_header_bytes"],
-            )
-            for shard in manifest["shards"]
-        ]
-
-    def __len__(self) -> int:
-        return self.num_examples
-
-    def __repr__(self) -> str:
-        return (
-            f"ShardedArrays({self.directory}, examples={self.num_examples}, "
-            f"image_shape={self.image_shape}, shards={len(self.shards)})"
-        )
-
-    def iter_chunks(
-        self, chunk_size: int = 8192
-    ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-        """Yield ``(images, labels)`` in saved order, at most ``chunk_size`` each."""
-        for shard in self.shards:
-            images = np.load(shard.images, mmap_mode="r")
-            labels = None if shard.labels is None else np.load(shard.labels)
-            for start in range(0, shard.count, chunk_size):
-                stop = start + chunk_size
-                yield (
-                    np.array(images[start:stop]),
-                    None if labels is None else labels[start:stop],
-                )
-
-    def select(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Images and labels at the given positions, read through memory maps.
-
-        Args:
-            indices: Positions in saved order; returned in ascending order.
-
-        Returns:
-            ``(images, labels)``; labels are ``None`` when unlabelled.
-        """
-        indices = np.unique(np.asarray(indices, dtype=np.int64))
-        images, labels = [], []
-        offset = 0
-        for shard in self.shards:
-            lo, hi = np.searchsorted(indices, [offset, offset + shard.count])
-            local = indices[lo:hi] - offset
-            if len(local):
-                images.append(np.load(shard.images, mmap_mode="r")[local])
-                if shard.labels is not None:
-                    labels.append(np.load(shard.labels, mmap_mode="r")[local])
-            offset += shard.count
-        empty = np.empty((0, *self.image_shape), np.float32)
-        return (
-            np.concatenate(images) if images else empty,
-            np.concatenate(labels) if self.has_labels and labels else None,
-        )
-
-    def images(self) -> np.ndarray:
-        """All images in one array (for evaluation-sized splits)."""
-        return np.concatenate([np.load(s.images) for s in self.shards])
-
-    def labels(self) -> np.ndarray | None:
-        """All labels in one array, or ``None`` when unlabelled."""
-        if not self.has_labels:
-            return None
-        return np.concatenate([np.load(s.labels) for s in self.shards])
-
-
-def check_same_version(splits: dict[str, ShardedArrays]) -> None:
-    """Raise unless the versioned splits all come from one data version.
-
-    A data version is the splits one run wrote together; training on a train split
-    of one version and a validation split of another (say after a run died between
-    writing them) would silently mix two datasets.
-
-    Raises:
-        InputDataError: Naming each split's version.
-    """
-    versions = {name: split.version for name, split in splits.items() if split.version}
-    if len(set(versions.values())) > 1:
-        found = ", ".join(f"{name} {version}" for name, version in versions.items())
-        raise InputDataError(
-            f"splits of different data versions ({found}): a data version is the "
-            "splits one run wrote together; run data_ingestion again, or pick one "
-            "version with --load-versions"
-        )
 
 
 def _as_stream(data: Any) -> ArrayStream:
@@ -218,96 +59,6 @@ def _as_stream(data: Any) -> ArrayStream:
         "ShardedArrayDataset saves an ArrayStream, an array of images or an "
         f"(images, labels) tuple, not {type(data).__name__}"
     )
-
-
-def _write_header(stream: IO[bytes], dtype: np.dtype, shape: tuple[int, ...]) -> int:
-    header = {
-        "descr": np.lib.format.dtype_to_descr(dtype),
-        "fortran_order": False,
-        "shape": shape,
-    }
-    np.lib.format.write_array_header_1_0(stream, header)
-    return stream.tell()
-
-
-class _ShardWriter:
-    def __init__(
-        self,
-        open_file: Callable[[str], IO[bytes]],
-        *,
-        num_examples: int,
-        image_shape: tuple[int, ...],
-        has_labels: bool,
-        shard_size: int,
-    ) -> None:
-        self.open_file = open_file
-        self.image_shape = image_shape
-        self.has_labels = has_labels
-        self.counts = [
-            min(shard_size, num_examples - start)
-            for start in range(0, num_examples, shard_size)
-        ]
-        self.shards: list[dict[str, Any]] = []
-        self.digest = hashlib.sha256()  # of the images and labels, as written
-        self._files: list[IO[bytes]] = []
-        self._left_in_shard = 0
-
-    def _open_next(self) -> None:
-        self._close()
-        index = len(self.shards)
-        count = self.counts[index]
-        images_name = f"images-{index:05d}.npy"
-        images_file = self.open_file(images_name)
-        header_bytes = _write_header(
-            images_file, IMAGE_DTYPE, (count, *self.image_shape)
-        )
-        self._files = [images_file]
-        labels_name = None
-        if self.has_labels:
-            labels_name = f"labels-{index:05d}.npy"
-            labels_file = self.open_file(labels_name)
-            _write_header(labels_file, LABEL_DTYPE, (count,))
-            self._files.append(labels_file)
-        self.shards.append(
-            {
-                "images": images_name,
-                "labels": labels_name,
-                "count": count,
-                "images_header_bytes": header_bytes,
-            }
-        )
-        self._left_in_shard = count
-
-    def write(self, images: np.ndarray, labels: np.ndarray | None) -> None:
-        images = np.ascontiguousarray(images, dtype=IMAGE_DTYPE)
-        if labels is not None:
-            labels = np.ascontiguousarray(labels, dtype=LABEL_DTYPE)
-        offset = 0
-        while offset < len(images):
-            if self._left_in_shard == 0:
-                if len(self.shards) == len(self.counts):
-                    raise DatasetError("stream yielded more examples than it declared")
-                self._open_next()
-            take = min(self._left_in_shard, len(images) - offset)
-            image_bytes = images[offset : offset + take].tobytes()
-            self._files[0].write(image_bytes)
-            self.digest.update(image_bytes)
-            if labels is not None:
-                label_bytes = labels[offset : offset + take].tobytes()
-                self._files[1].write(label_bytes)
-                self.digest.update(label_bytes)
-            offset += take
-            self._left_in_shard -= take
-
-    def _close(self) -> None:
-        for file in self._files:
-            file.close()
-        self._files = []
-
-    def finish(self) -> None:
-        self._close()
-        if self._left_in_shard or len(self.shards) != len(self.counts):
-            raise DatasetError("stream yielded fewer examples than it declared")
 
 
 class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
@@ -460,57 +211,46 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
 
     def save(self, data: Any) -> None:
         stream = _as_stream(data)
-        if not self._local:
-            self._save_remote(stream)
-            return
-        target = Path(self._save_path())
-        staging = target.parents[1] if self._version else target.parent
+        target = self._save_path()
+        if not self._local:  # staged in the local cache, then uploaded
+            staging = self._cache_dir
+        else:  # staged beside the target, then renamed into place
+            staging = Path(target).parents[1 if self._version else 0]
         staging.mkdir(parents=True, exist_ok=True)
         partial = staging / f".{target.name}-{os.getpid()}-{uuid.uuid4().hex}.partial"
         partial.mkdir()
+        version = self.resolve_save_version() or None
         try:
-            self._write(
-                lambda name: (partial / name).open("wb"),
-                stream,
-                version=self.resolve_save_version() or None,
-            )
-            if self._version:
+            self._write(partial, stream, version=version)
+            if not self._local:
+                self._upload(partial, str(target))
+            elif self._version:
                 try:  # the version's folder is claimed once, atomically
-                    target.parent.mkdir()
+                    Path(target).parent.mkdir()
                 except FileExistsError:
                     raise self._version_taken() from None
-            elif target.exists():  # unversioned overwrite
-                shutil.rmtree(target)
-            os.replace(partial, target)
-            self._saved_version = self.resolve_save_version() or None
+                os.replace(partial, target)
+            else:  # unversioned overwrite
+                shutil.rmtree(target, ignore_errors=True)
+                os.replace(partial, target)
+            self._saved_version = version
         finally:
             shutil.rmtree(partial, ignore_errors=True)
 
-    def _save_remote(self, stream: ArrayStream) -> None:
-        """On object storage, where nothing renames: the shards go straight to the
-        version's folder, ``writer.json`` first and the manifest last; readers
-        see the version once a data version record commits it."""
-        target = str(self._save_path())
+    def _upload(self, partial: Path, target: str) -> None:
+        """On object storage, where nothing renames: ``writer.json`` first, the
+        shards, the manifest last; readers see the version once a data version
+        record commits it."""
         self._fs.pipe_file(
             f"{target}/{WRITER}", json.dumps({"writer": writer()}).encode()
         )
-        self._write(
-            lambda name: self._fs.open(f"{target}/{name}", "wb"),
-            stream,
-            version=self.resolve_save_version() or None,
-        )
-        self._saved_version = self.resolve_save_version() or None
+        for file in sorted(partial.iterdir(), key=lambda file: file.name == MANIFEST):
+            self._fs.put_file(str(file), f"{target}/{file.name}")
 
-    def _write(
-        self,
-        open_file: Callable[[str], IO[bytes]],
-        stream: ArrayStream,
-        *,
-        version: str | None,
-    ) -> None:
+    def _write(self, folder: Path, stream: ArrayStream, *, version: str | None) -> None:
         image_shape = tuple(int(d) for d in stream.image_shape)
-        shards = _ShardWriter(
-            open_file,
+        shards = ShardWriter(
+            folder,
             num_examples=int(stream.num_examples),
             image_shape=image_shape,
             has_labels=bool(stream.has_labels),
@@ -525,7 +265,7 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
                     )
                 shards.write(images, labels if shards.has_labels else None)
         finally:
-            shards._close()  # noqa: SLF001
+            shards.close()
         shards.finish()
         manifest = {
             "format": FORMAT_NAME,
@@ -540,8 +280,8 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
             "writer": writer(),
             "shards": shards.shards,
         }
-        with open_file(MANIFEST) as file:  # last: a split without one is unfinished
-            file.write(json.dumps(manifest, indent=2).encode())
+        # Written last: a split without a manifest is unfinished.
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
 
     def _exists(self) -> bool:
         try:

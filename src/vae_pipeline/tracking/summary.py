@@ -20,7 +20,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from vae_pipeline.datasets import ShardedArrays
+from vae_pipeline.data.shards import ShardedArrays
 from vae_pipeline.tracking.registry import version_by_alias
 from vae_pipeline.tracking.server import redact
 

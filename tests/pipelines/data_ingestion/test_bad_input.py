@@ -18,7 +18,7 @@ from tests.pipelines.data_ingestion.test_pipeline import (
     idx_catalog,
     npz_catalog,
 )
-from vae_pipeline.datasets.image_sources import write_idx
+from vae_pipeline.data.idx import write_idx
 from vae_pipeline.errors import InputDataError
 from vae_pipeline.pipelines.data_ingestion import create_pipeline
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams

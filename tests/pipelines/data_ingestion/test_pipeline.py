@@ -20,8 +20,8 @@ from tests.conftest import (
     project_config,
     typed_params,
 )
+from vae_pipeline.data.idx import write_idx
 from vae_pipeline.datasets import IDXSplitsDataset, ShardedArrayDataset
-from vae_pipeline.datasets.image_sources import write_idx
 from vae_pipeline.errors import InputDataError
 from vae_pipeline.pipelines.data_ingestion import create_pipeline
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams

@@ -12,7 +12,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from tests.conftest import model_options, typed_params
-from vae_pipeline.datasets.image_sources import ArraySource
+from vae_pipeline.data.sources import ArraySource
 from vae_pipeline.errors import BatchQuarantined
 from vae_pipeline.models import build_vae
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams

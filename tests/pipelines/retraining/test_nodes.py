@@ -9,14 +9,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import model_options, typed_params
+from vae_pipeline.data.idx import IDXSource, write_idx
+from vae_pipeline.data.incoming import IncomingFile
+from vae_pipeline.data.npz import NPZSource
+from vae_pipeline.data.sources import ArraySource
 from vae_pipeline.datasets import ShardedArrayDataset
-from vae_pipeline.datasets.image_sources import (
-    ArraySource,
-    IDXSource,
-    NPZSource,
-    write_idx,
-)
-from vae_pipeline.datasets.incoming import IncomingFile
 from vae_pipeline.errors import InputDataError, NothingToRetrain
 from vae_pipeline.models import build_vae
 from vae_pipeline.models.evaluation import summarize_latents

@@ -37,7 +37,7 @@ from tests.conftest import (
     make_project_copy,
     model_report,
 )
-from vae_pipeline.datasets.incoming import IncomingFile
+from vae_pipeline.data.incoming import IncomingFile
 
 INCOMING = Path("data/01_raw/incoming")
 MODEL_INPUT = Path("data/05_model_input")

@@ -17,16 +17,12 @@ from typing import Any
 import numpy as np
 
 from vae_pipeline.data import SourceProfile, SplitStream
-from vae_pipeline.datasets import ShardedArrays
+from vae_pipeline.data.idx import IDXFile, IDXSource
+from vae_pipeline.data.image_folder import ImageFolderSource
+from vae_pipeline.data.npz import NPZSource
+from vae_pipeline.data.shards import ShardedArrays
+from vae_pipeline.data.sources import GivenSplitsSource, ImageSource
 from vae_pipeline.datasets.data_version import split_entry
-from vae_pipeline.datasets.image_sources import (
-    GivenSplitsSource,
-    IDXFile,
-    IDXSource,
-    ImageFolderSource,
-    ImageSource,
-    NPZSource,
-)
 from vae_pipeline.errors import InputDataError
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
 

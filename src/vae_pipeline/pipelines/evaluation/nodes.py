@@ -10,7 +10,7 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier
 
 from vae_pipeline import plotting
-from vae_pipeline.datasets import ShardedArrays
+from vae_pipeline.data.shards import ShardedArrays
 from vae_pipeline.models import VAE
 from vae_pipeline.models.evaluation import (
     LatentSummary,

@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from vae_pipeline import plotting
-from vae_pipeline.datasets import ShardedArrays
+from vae_pipeline.data.shards import ShardedArrays
 from vae_pipeline.errors import InputDataError
 from vae_pipeline.models import VAE
 from vae_pipeline.models.evaluation import (

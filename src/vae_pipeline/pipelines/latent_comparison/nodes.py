@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from vae_pipeline import plotting
-from vae_pipeline.datasets import ShardedArrays
+from vae_pipeline.data.shards import ShardedArrays
 from vae_pipeline.models import VAE
 from vae_pipeline.params import with_overrides
 from vae_pipeline.pipelines.training.params import TrainingParams

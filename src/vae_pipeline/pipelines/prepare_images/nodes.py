@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from vae_pipeline.data import SourceProfile, SplitStream, profile_source, split_stream
-from vae_pipeline.datasets.image_sources import ImageSource
+from vae_pipeline.data.sources import ImageSource
 from vae_pipeline.errors import InputDataError
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
 

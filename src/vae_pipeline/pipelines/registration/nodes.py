@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from vae_pipeline.datasets import ShardedArrays
+from vae_pipeline.data.shards import ShardedArrays
 from vae_pipeline.models import VAE
 from vae_pipeline.pipelines.registration.params import RegistrationParams
 from vae_pipeline.reporting import model_report

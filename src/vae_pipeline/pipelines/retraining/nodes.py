@@ -24,17 +24,16 @@ from matplotlib.figure import Figure
 
 from vae_pipeline import plotting
 from vae_pipeline.data import SourceProfile, SplitStream, profile_source
-from vae_pipeline.datasets import ShardedArrays
-from vae_pipeline.datasets.data_version import split_entry
-from vae_pipeline.datasets.file_sources import file_sources
-from vae_pipeline.datasets.image_sources import ImageSource
-from vae_pipeline.datasets.incoming import (
+from vae_pipeline.data.file_sources import file_sources
+from vae_pipeline.data.incoming import (
     IncomingFile,
     batch_of,
     is_hidden,
     partition_folder,
 )
-from vae_pipeline.datasets.sharded_array_dataset import label_names_of
+from vae_pipeline.data.shards import ShardedArrays, label_names_of
+from vae_pipeline.data.sources import ImageSource
+from vae_pipeline.datasets.data_version import split_entry
 from vae_pipeline.errors import (
     BatchQuarantined,
     InputDataError,

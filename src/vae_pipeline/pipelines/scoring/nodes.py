@@ -20,10 +20,10 @@ from matplotlib.figure import Figure
 
 from vae_pipeline import plotting
 from vae_pipeline.data import SplitStream
-from vae_pipeline.datasets import ShardedArrays
-from vae_pipeline.datasets.file_sources import file_sources
-from vae_pipeline.datasets.image_sources import ImageSource
-from vae_pipeline.datasets.incoming import IncomingFile, is_hidden, partition_folder
+from vae_pipeline.data.file_sources import file_sources
+from vae_pipeline.data.incoming import IncomingFile, is_hidden, partition_folder
+from vae_pipeline.data.shards import ShardedArrays
+from vae_pipeline.data.sources import ImageSource
 from vae_pipeline.errors import InputDataError, printable
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
 from vae_pipeline.pipelines.scoring.params import ScoringParams

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from vae_pipeline.cluster import task_role
-from vae_pipeline.datasets import ShardedArrays
+from vae_pipeline.data.shards import ShardedArrays
 from vae_pipeline.models import VAE
 from vae_pipeline.pipelines.training.params import TrainingParams
 from vae_pipeline.tracking.champion import Champion

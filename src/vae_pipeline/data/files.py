@@ -15,7 +15,7 @@ from typing import IO, Any
 
 import fsspec
 from fsspec import AbstractFileSystem
-from kedro.io.core import get_protocol_and_path
+from fsspec.core import split_protocol
 
 
 def filesystem(
@@ -26,7 +26,8 @@ def filesystem(
 ) -> tuple[AbstractFileSystem, str, str]:
     """The filesystem of a URL, its protocol and the path within it, as Kedro's
     datasets build them (credentials and ``fs_args`` go to the filesystem)."""
-    protocol, path = get_protocol_and_path(url)
+    protocol, path = split_protocol(url)
+    protocol = protocol or "file"  # a relative path stays relative, as in Kedro
     options = {**(credentials or {}), **(fs_args or {})}
     if protocol == "file":
         options.setdefault("auto_mkdir", True)

@@ -13,15 +13,11 @@ from typing import Protocol
 
 import numpy as np
 
-from vae_pipeline.datasets.image_sources import (
-    IDXFile,
-    IDXSource,
-    ImageChunk,
-    ImageFolderSource,
-    ImageSource,
-    NPZSource,
-)
-from vae_pipeline.datasets.incoming import IncomingFile
+from vae_pipeline.data.idx import IDXFile, IDXSource
+from vae_pipeline.data.image_folder import ImageFolderSource
+from vae_pipeline.data.incoming import IncomingFile
+from vae_pipeline.data.npz import NPZSource
+from vae_pipeline.data.sources import ImageChunk, ImageSource
 from vae_pipeline.errors import InputDataError, printable
 
 _IDX_IMAGES = re.compile(r"images-idx3-ubyte(\.gz)?$")

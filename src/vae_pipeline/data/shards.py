@@ -1,0 +1,268 @@
+"""A split of model input as ``.npy`` shards: written chunk by chunk, read back
+through memory maps.
+
+The shards are plain NPY files: NumPy memory-maps them, and tf.data reads them
+natively with ``FixedLengthRecordDataset`` by skipping each file's header. A
+``manifest.json`` records shapes, counts and header sizes. The catalog's
+``ShardedArrayDataset`` (:mod:`vae_pipeline.datasets.sharded_array_dataset`)
+versions, stages and uploads them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from vae_pipeline.errors import InputDataError
+
+MANIFEST = "manifest.json"
+WRITER = "writer.json"
+FORMAT_NAME = "vae-pipeline-sharded-arrays"
+IMAGE_DTYPE = np.dtype("<f4")
+LABEL_DTYPE = np.dtype("<i8")
+
+
+@runtime_checkable
+class ArrayStream(Protocol):
+    """What :class:`ShardedArrayDataset` saves: images streamed in chunks."""
+
+    @property
+    def num_examples(self) -> int: ...
+
+    @property
+    def image_shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def has_labels(self) -> bool: ...
+
+    def iter_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]: ...
+
+
+def label_names_of(stream: Any) -> list[str] | None:
+    """A stream's or split's class names by label, when it has any."""
+    names = getattr(stream, "label_names", None)
+    return list(names) if names else None
+
+
+@dataclass(frozen=True)
+class InMemoryArrays:
+    """An :class:`ArrayStream` over arrays already in memory."""
+
+    images: np.ndarray
+    labels: np.ndarray | None = None
+    chunk_size: int = 8192
+    label_names: list[str] | None = None
+
+    @property
+    def num_examples(self) -> int:
+        return len(self.images)
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(self.images.shape[1:])
+
+    @property
+    def has_labels(self) -> bool:
+        return self.labels is not None
+
+    def iter_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        for start in range(0, len(self.images), self.chunk_size):
+            stop = start + self.chunk_size
+            labels = None if self.labels is None else self.labels[start:stop]
+            yield self.images[start:stop], labels
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One shard: its files, number of examples and the images' NPY header size."""
+
+    images: Path
+    labels: Path | None
+    count: int
+    images_header_bytes: int
+
+
+class ShardedArrays:
+    """Loaded handle to a saved split; reads shards only when asked."""
+
+    def __init__(self, directory: Path, manifest: dict[str, Any]) -> None:
+        self.directory = directory
+        self.manifest = manifest
+        self.num_examples: int = manifest["num_examples"]
+        self.image_shape: tuple[int, ...] = tuple(manifest["image_shape"])
+        self.has_labels: bool = manifest["label_dtype"] is not None
+        self.label_names: list[str] | None = manifest.get("label_names")
+        # The same images and labels in the same order, whatever the version folder
+        # (absent from manifests written before it was recorded).
+        self.content_sha256: str | None = manifest.get("content_sha256")
+        self.version: str | None = manifest.get("version")  # None when unversioned
+        self.shards = [
+            Shard(
+                images=directory / shard["images"],
+                labels=directory / shard["labels"] if shard["labels"] else None,
+                count=shard["count"],
+                images_header_bytes=shard["images_header_bytes"],
+            )
+            for shard in manifest["shards"]
+        ]
+
+    def __len__(self) -> int:
+        return self.num_examples
+
+    def __repr__(self) -> str:
+        return (
+            f"ShardedArrays({self.directory}, examples={self.num_examples}, "
+            f"image_shape={self.image_shape}, shards={len(self.shards)})"
+        )
+
+    def iter_chunks(
+        self, chunk_size: int = 8192
+    ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """Yield ``(images, labels)`` in saved order, at most ``chunk_size`` each."""
+        for shard in self.shards:
+            images = np.load(shard.images, mmap_mode="r")
+            labels = None if shard.labels is None else np.load(shard.labels)
+            for start in range(0, shard.count, chunk_size):
+                stop = start + chunk_size
+                yield (
+                    np.array(images[start:stop]),
+                    None if labels is None else labels[start:stop],
+                )
+
+    def select(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Images and labels at the given positions, read through memory maps.
+
+        Args:
+            indices: Positions in saved order; returned in ascending order.
+
+        Returns:
+            ``(images, labels)``; labels are ``None`` when unlabelled.
+        """
+        indices = np.unique(np.asarray(indices, dtype=np.int64))
+        images, labels = [], []
+        offset = 0
+        for shard in self.shards:
+            lo, hi = np.searchsorted(indices, [offset, offset + shard.count])
+            local = indices[lo:hi] - offset
+            if len(local):
+                images.append(np.load(shard.images, mmap_mode="r")[local])
+                if shard.labels is not None:
+                    labels.append(np.load(shard.labels, mmap_mode="r")[local])
+            offset += shard.count
+        empty = np.empty((0, *self.image_shape), np.float32)
+        return (
+            np.concatenate(images) if images else empty,
+            np.concatenate(labels) if self.has_labels and labels else None,
+        )
+
+    def images(self) -> np.ndarray:
+        """All images in one array (for evaluation-sized splits)."""
+        return np.concatenate([np.load(s.images) for s in self.shards])
+
+    def labels(self) -> np.ndarray | None:
+        """All labels in one array, or ``None`` when unlabelled."""
+        if not self.has_labels:
+            return None
+        return np.concatenate([np.load(s.labels) for s in self.shards])
+
+
+def check_same_version(splits: dict[str, ShardedArrays]) -> None:
+    """Raise unless the versioned splits all come from one data version.
+
+    A data version is the splits one run wrote together; training on a train split
+    of one version and a validation split of another (say after a run died between
+    writing them) would silently mix two datasets.
+
+    Raises:
+        InputDataError: Naming each split's version.
+    """
+    versions = {name: split.version for name, split in splits.items() if split.version}
+    if len(set(versions.values())) > 1:
+        found = ", ".join(f"{name} {version}" for name, version in versions.items())
+        raise InputDataError(
+            f"splits of different data versions ({found}): a data version is the "
+            "splits one run wrote together; run data_ingestion again, or pick one "
+            "version with --load-versions"
+        )
+
+
+class ShardWriter:
+    """Fills a split's shards in ``folder`` chunk by chunk: NumPy's
+    ``open_memmap`` writes each ``.npy`` header and maps its data, so a chunk goes
+    straight to disk."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        num_examples: int,
+        image_shape: tuple[int, ...],
+        has_labels: bool,
+        shard_size: int,
+    ) -> None:
+        self.folder = folder
+        self.image_shape = image_shape
+        self.has_labels = has_labels
+        self.counts = [
+            min(shard_size, num_examples - start)
+            for start in range(0, num_examples, shard_size)
+        ]
+        self.shards: list[dict[str, Any]] = []
+        self.digest = hashlib.sha256()  # of the images and labels, as written
+        self._arrays: list[np.memmap] = []
+        self._filled = 0
+
+    def _open_next(self) -> None:
+        self.close()
+        index = len(self.shards)
+        count = self.counts[index]
+        names = [f"images-{index:05d}.npy"]
+        self._arrays = [self._open(names[0], IMAGE_DTYPE, (count, *self.image_shape))]
+        if self.has_labels:
+            names.append(f"labels-{index:05d}.npy")
+            self._arrays.append(self._open(names[1], LABEL_DTYPE, (count,)))
+        self.shards.append(
+            {
+                "images": names[0],
+                "labels": names[1] if self.has_labels else None,
+                "count": count,
+                "images_header_bytes": self._arrays[0].offset,
+            }
+        )
+        self._filled = 0
+
+    def _open(self, name: str, dtype: np.dtype, shape: tuple[int, ...]) -> np.memmap:
+        return np.lib.format.open_memmap(
+            self.folder / name, mode="w+", dtype=dtype, shape=shape
+        )
+
+    def write(self, images: np.ndarray, labels: np.ndarray | None) -> None:
+        offset = 0
+        while offset < len(images):
+            if not self.shards or self._filled == self.shards[-1]["count"]:
+                if len(self.shards) == len(self.counts):
+                    raise ValueError("stream yielded more examples than it declared")
+                self._open_next()
+            take = min(self.shards[-1]["count"] - self._filled, len(images) - offset)
+            rows = slice(self._filled, self._filled + take)
+            for array, values in zip(self._arrays, (images, labels), strict=False):
+                array[rows] = values[offset : offset + take]
+                self.digest.update(array[rows])
+            offset += take
+            self._filled += take
+
+    def close(self) -> None:
+        for array in self._arrays:
+            array.flush()
+        self._arrays = []
+
+    def finish(self) -> None:
+        self.close()
+        last = self.shards[-1]["count"] if self.shards else 0
+        if self._filled != last or len(self.shards) != len(self.counts):
+            raise ValueError("stream yielded fewer examples than it declared")
