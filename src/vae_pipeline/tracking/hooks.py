@@ -29,7 +29,7 @@ from mlflow.tracking import MlflowClient
 from pydantic import BaseModel
 
 from vae_pipeline.errors import RunSkipped
-from vae_pipeline.tracking.run_info import flat_params, git_tags
+from vae_pipeline.tracking.run_info import flatten, git_tags
 from vae_pipeline.tracking.server import (
     absolute_sqlite_uri,
     bound_retries,
@@ -99,7 +99,8 @@ class TrackingHooks:
         for name, value in inputs.items():
             typed = name.startswith("params:") and isinstance(value, BaseModel)
             if typed and name not in self._logged:
-                params |= flat_params(value.model_dump(mode="json"), name[7:])
+                flat = flatten(value.model_dump(mode="json"), name[7:])
+                params |= {key: str(leaf) for key, leaf in flat.items()}
                 self._logged.add(name)
         if params and self._run_id is not None:
             MlflowClient().log_batch(

@@ -24,12 +24,20 @@ def git_tags(project_path: Path) -> dict[str, str]:
     return {"mlflow.source.git.commit": commit, "git.dirty": str(dirty).lower()}
 
 
-def flat_params(values: dict[str, Any], prefix: str) -> dict[str, str]:
-    """Nested parameters as ``prefix.key.subkey`` MLflow params."""
-    flat: dict[str, str] = {}
-    for key, value in values.items():
-        name = f"{prefix}.{key}"
-        flat |= (
-            flat_params(value, name) if isinstance(value, dict) else {name: str(value)}
-        )
+def flatten(
+    values: Any, prefix: str = "", *, expand_lists: bool = False
+) -> dict[str, Any]:
+    """Nested dicts (and lists, with ``expand_lists``) as ``prefix.key.index``
+    leaves: the names MLflow params and metrics take. The project's one flattener
+    (kedro-mlflow's is private); every value that is not a container is a leaf."""
+    if isinstance(values, dict):
+        items = values.items()
+    elif expand_lists and isinstance(values, list | tuple):
+        items = enumerate(values)
+    else:
+        return {prefix: values}
+    flat: dict[str, Any] = {}
+    for key, value in items:
+        name = f"{prefix}.{key}" if prefix else str(key)
+        flat |= flatten(value, name, expand_lists=expand_lists)
     return flat

@@ -157,3 +157,24 @@ def test_a_bad_variant_override_names_the_parameter():
         variant_training_params(
             typed_params(TrainingParams, "training"), {"epochs": -1}, variant="kl_only"
         )
+
+
+def test_metrics_for_tracking_flattens_numbers_and_drops_the_rest():
+    from vae_pipeline.pipelines.evaluation.nodes import metrics_for_tracking
+
+    metrics = {
+        "elbo": -90.5,
+        "active_units": 7,
+        "kl_per_dimension": [0.5, 1.5],
+        "knn_accuracy": {"latent_means": 0.9, "pixels": float("nan")},
+        "converged": True,
+        "prior": "vamp",
+    }
+    assert metrics_for_tracking(metrics) == {
+        "elbo": {"step": 0, "value": -90.5},
+        "active_units": {"step": 0, "value": 7.0},
+        "kl_per_dimension.0": {"step": 0, "value": 0.5},
+        "kl_per_dimension.1": {"step": 0, "value": 1.5},
+        "knn_accuracy.latent_means": {"step": 0, "value": 0.9},
+        "converged": {"step": 0, "value": 1.0},
+    }

@@ -20,6 +20,7 @@ from vae_pipeline.models.evaluation import (
     top_kl_dimensions,
 )
 from vae_pipeline.pipelines.evaluation.params import EvaluationParams
+from vae_pipeline.tracking.run_info import flatten
 
 
 def summarize_test_latents(
@@ -232,23 +233,6 @@ def plot_training_curves(training_history: dict[str, list[float]]) -> Figure:
     return plotting.training_curves(training_history, title="VAE training curves")
 
 
-def _flatten_numbers(values: Any, prefix: str = "") -> dict[str, float]:
-    if isinstance(values, bool):
-        return {prefix: float(values)}
-    if isinstance(values, int | float):
-        return {prefix: float(values)}
-    if isinstance(values, dict):
-        items = values.items()
-    elif isinstance(values, list | tuple):
-        items = enumerate(values)
-    else:
-        return {}
-    flat: dict[str, float] = {}
-    for key, value in items:
-        flat |= _flatten_numbers(value, f"{prefix}.{key}" if prefix else str(key))
-    return flat
-
-
 def metrics_for_tracking(
     evaluation_metrics: dict[str, Any],
 ) -> dict[str, dict[str, float]]:
@@ -263,7 +247,7 @@ def metrics_for_tracking(
         ``{name: {"step": 0, "value": value}}`` for every finite number.
     """
     return {
-        name: {"step": 0, "value": value}
-        for name, value in _flatten_numbers(evaluation_metrics).items()
-        if np.isfinite(value)
+        name: {"step": 0, "value": float(value)}
+        for name, value in flatten(evaluation_metrics, expand_lists=True).items()
+        if isinstance(value, int | float) and np.isfinite(value)
     }
