@@ -94,7 +94,7 @@ def main() -> int:
         return 0
     import tensorflow as tf
 
-    from vae_pipeline.data.shards import InMemoryArrays
+    from vae_pipeline.data import ImageStream
     from vae_pipeline.pipelines.retraining.nodes import check_incoming_drift
     from vae_pipeline.pipelines.retraining.params import RetrainingParams
 
@@ -106,7 +106,7 @@ def main() -> int:
     params = RetrainingParams.model_validate(base_parameters()["retraining"])
 
     def decide(batches: dict[str, np.ndarray]) -> dict[str, bool]:
-        streams = {f"{name}/x.npz": InMemoryArrays(b) for name, b in batches.items()}
+        streams = {f"{name}/x.npz": ImageStream.of(b) for name, b in batches.items()}
         decision, _, _ = check_incoming_drift(champion, streams, {}, params)
         entries = decision["batches"].values()
         ks = [entry["ks_statistic"] for entry in entries]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,7 @@ import pytest
 from kedro.io import DatasetError, Version
 
 from tests.conftest import written_files
-from vae_pipeline.data.shards import InMemoryArrays
+from vae_pipeline.data import ImageStream
 from vae_pipeline.datasets import ShardedArrayDataset
 
 RNG = np.random.default_rng(3)
@@ -22,12 +22,12 @@ def test_round_trip_across_shards(tmp_path):
     images = RNG.random((25, 4, 3, 1)).astype(np.float32)
     labels = RNG.integers(0, 5, 25)
     dataset = ShardedArrayDataset(filepath=str(tmp_path / "train"), shard_size=10)
-    dataset.save(InMemoryArrays(images, labels, chunk_size=7))
+    dataset.save(ImageStream.of(images, labels, chunk_size=7))
     loaded = dataset.load()
     assert [shard.count for shard in loaded.shards] == [10, 10, 5]
     np.testing.assert_array_equal(loaded.images(), images)
     np.testing.assert_array_equal(loaded.labels(), labels)
-    chunks = list(loaded.iter_chunks(chunk_size=4))
+    chunks = list(loaded.stream().chunked(4).iter_chunks())
     assert max(len(c[0]) for c in chunks) == 4
     np.testing.assert_array_equal(np.concatenate([c[0] for c in chunks]), images)
 
@@ -66,15 +66,14 @@ def test_versions_accumulate_and_latest_loads(tmp_path):
     assert manifest["format"] == "vae-pipeline-sharded-arrays"
 
 
-@dataclass(frozen=True)
-class _ClaimedMidSave(InMemoryArrays):
+def _claimed_mid_save(images: np.ndarray, claimed: Path) -> ImageStream:
     """A stream during whose save another run claims the version's folder."""
 
-    claimed: Path | None = None
+    def read(size: int) -> Iterator[tuple[np.ndarray, None]]:
+        yield images, None
+        claimed.mkdir(parents=True)
 
-    def iter_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-        yield from super().iter_chunks()
-        self.claimed.mkdir(parents=True)
+    return replace(ImageStream.of(images), read=read)
 
 
 def test_two_runs_saving_one_version_one_refuses_in_one_line(tmp_path):
@@ -95,28 +94,31 @@ def test_two_runs_saving_one_version_one_refuses_in_one_line(tmp_path):
 
     racing = ShardedArrayDataset(filepath=str(tmp_path / "w"), version=version)
     with pytest.raises(DatasetError, match="being saved by another run"):
-        racing.save(_ClaimedMidSave(images, claimed=tmp_path / "w" / version.save))
+        racing.save(_claimed_mid_save(images, tmp_path / "w" / version.save))
     assert written_files(tmp_path / "w") == []
 
 
-class _FailingStream:
-    num_examples = 20
-    image_shape = (2, 2, 1)
-    has_labels = False
-
-    def iter_chunks(self) -> Iterator[tuple[np.ndarray, None]]:
-        yield np.zeros((8, 2, 2, 1), np.float32), None
-        raise OSError("disk went away")
+def _failing(size: int) -> Iterator[tuple[np.ndarray, None]]:
+    yield np.zeros((8, 2, 2, 1), np.float32), None
+    raise OSError("disk went away")
 
 
-class _ShortStream(_FailingStream):
-    def iter_chunks(self) -> Iterator[tuple[np.ndarray, None]]:
-        yield np.zeros((8, 2, 2, 1), np.float32), None
+def _short(size: int) -> Iterator[tuple[np.ndarray, None]]:
+    yield np.zeros((8, 2, 2, 1), np.float32), None
+
+
+def _declaring_20(read) -> ImageStream:
+    return ImageStream(
+        read=read, num_examples=20, image_shape=(2, 2, 1), has_labels=False
+    )
 
 
 @pytest.mark.parametrize(
     ("stream", "error"),
-    [(_FailingStream(), "disk went away"), (_ShortStream(), "fewer examples")],
+    [
+        (_declaring_20(_failing), "disk went away"),
+        (_declaring_20(_short), "fewer examples"),
+    ],
 )
 def test_failed_save_leaves_nothing(tmp_path, stream, error):
     dataset = ShardedArrayDataset(
@@ -137,7 +139,7 @@ def test_any_fsspec_filesystem_holds_splits_read_through_a_local_cache(tmp_path)
         version=Version(None, "2026-01-01T00.00.00.000Z"),
         cache_dir=str(tmp_path / "cache"),
     )
-    remote.save(InMemoryArrays(images, labels))
+    remote.save(ImageStream.of(images, labels))
     loaded = remote.load()
     assert loaded.directory.is_relative_to(tmp_path / "cache")  # read locally
     np.testing.assert_array_equal(loaded.images(), images)

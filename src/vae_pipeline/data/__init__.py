@@ -4,15 +4,15 @@ input."""
 from vae_pipeline.data.prepare import (
     Preparation,
     SourceProfile,
-    SplitStream,
     profile_source,
     split_stream,
 )
+from vae_pipeline.data.stream import ImageStream
 
 __all__ = [
+    "ImageStream",
     "Preparation",
     "SourceProfile",
-    "SplitStream",
     "profile_source",
     "split_stream",
 ]

@@ -3,8 +3,9 @@
 Ingestion, retraining and scoring all read images through an
 :class:`~vae_pipeline.data.sources.ImageSource`, validate them in one
 streaming pass (:func:`profile_source`) and scale them chunk by chunk
-(:func:`split_stream`), under one :class:`Preparation`: the ``data_ingestion``
-parameters that say how pixels are read. It calls no Kedro API, so no pipeline
+(:func:`split_stream`, an :class:`~vae_pipeline.data.stream.ImageStream`), under
+one :class:`Preparation`: the ``data_ingestion`` parameters that say how pixels
+are read. It calls no Kedro API, so no pipeline
 imports another pipeline's nodes to prepare images.
 """
 
@@ -12,13 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from vae_pipeline.data.sources import ImageSource
+from vae_pipeline.data.stream import Chunks, ImageStream
 from vae_pipeline.errors import InputDataError, printable
 
 logger = logging.getLogger(__name__)
@@ -55,52 +56,6 @@ class SourceProfile:
     raw_sha256: str
     skipped: list[str]
     split_sizes: dict[str, int] | None = None  # a source that comes split
-
-
-@dataclass(frozen=True)
-class SplitStream:
-    """Lazy, scaled images of one split, read from the source chunk by chunk."""
-
-    source: ImageSource
-    indices: np.ndarray
-    image_shape: tuple[int, ...]
-    has_labels: bool
-    label_names: list[str] | None
-    preparation: Preparation
-
-    @property
-    def num_examples(self) -> int:
-        return len(self.indices)
-
-    def take(self, positions: np.ndarray) -> SplitStream:
-        """The images at sorted ``positions`` of this stream, still lazy."""
-        return replace(self, indices=self.indices[positions])
-
-    def chunked(self, chunk_size: int) -> SplitStream:
-        """The same images, read ``chunk_size`` at a time."""
-        return replace(
-            self, preparation=replace(self.preparation, chunk_size=chunk_size)
-        )
-
-    def iter_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-        how = self.preparation
-        offset = 0
-        for chunk in self.source.iter_chunks(how.chunk_size):
-            count = len(chunk.images)
-            lo, hi = np.searchsorted(self.indices, [offset, offset + count])
-            selected = self.indices[lo:hi] - offset
-            if len(selected) > 0:
-                images = scale_images(chunk.images[selected], how.pixel_max)
-                if how.binarize == "threshold":
-                    images = (images > how.binarize_threshold).astype(np.float32)
-                elif how.binarize == "bernoulli":
-                    noise = pixel_uniforms(
-                        how.seed, selected + offset, images.shape[1:]
-                    )
-                    images = (noise < images).astype(np.float32)
-                labels = chunk.labels[selected] if self.has_labels else None
-                yield images, labels
-            offset += count
 
 
 def pixel_uniforms(
@@ -288,7 +243,7 @@ def split_stream(
     profile: SourceProfile,
     indices: np.ndarray,
     preparation: Preparation,
-) -> SplitStream:
+) -> ImageStream:
     """The scaled (and binarized, as configured) images of a source at ``indices``.
 
     Args:
@@ -300,11 +255,32 @@ def split_stream(
     Returns:
         A lazy stream, read chunk by chunk when saved.
     """
-    return SplitStream(
-        source=source,
-        indices=indices,
+    how = preparation
+
+    def read(chunk_size: int) -> Chunks:
+        offset = 0
+        for chunk in source.iter_chunks(chunk_size):
+            count = len(chunk.images)
+            lo, hi = np.searchsorted(indices, [offset, offset + count])
+            selected = indices[lo:hi] - offset
+            if len(selected) > 0:
+                images = scale_images(chunk.images[selected], how.pixel_max)
+                if how.binarize == "threshold":
+                    images = (images > how.binarize_threshold).astype(np.float32)
+                elif how.binarize == "bernoulli":
+                    noise = pixel_uniforms(
+                        how.seed, selected + offset, images.shape[1:]
+                    )
+                    images = (noise < images).astype(np.float32)
+                labels = None if chunk.labels is None else chunk.labels[selected]
+                yield images, labels
+            offset += count
+
+    return ImageStream(
+        read=read,
+        num_examples=len(indices),
         image_shape=profile.image_shape,
         has_labels=profile.labels is not None,
         label_names=profile.label_names,
-        preparation=preparation,
+        chunk_size=how.chunk_size,
     )

@@ -11,13 +11,13 @@ versions, stages and uploads them.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
+from vae_pipeline.data.stream import Chunks, ImageStream
 from vae_pipeline.errors import InputDataError
 
 MANIFEST = "manifest.json"
@@ -25,56 +25,6 @@ WRITER = "writer.json"
 FORMAT_NAME = "vae-pipeline-sharded-arrays"
 IMAGE_DTYPE = np.dtype("<f4")
 LABEL_DTYPE = np.dtype("<i8")
-
-
-@runtime_checkable
-class ArrayStream(Protocol):
-    """What :class:`ShardedArrayDataset` saves: images streamed in chunks."""
-
-    @property
-    def num_examples(self) -> int: ...
-
-    @property
-    def image_shape(self) -> tuple[int, ...]: ...
-
-    @property
-    def has_labels(self) -> bool: ...
-
-    def iter_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]: ...
-
-
-def label_names_of(stream: Any) -> list[str] | None:
-    """A stream's or split's class names by label, when it has any."""
-    names = getattr(stream, "label_names", None)
-    return list(names) if names else None
-
-
-@dataclass(frozen=True)
-class InMemoryArrays:
-    """An :class:`ArrayStream` over arrays already in memory."""
-
-    images: np.ndarray
-    labels: np.ndarray | None = None
-    chunk_size: int = 8192
-    label_names: list[str] | None = None
-
-    @property
-    def num_examples(self) -> int:
-        return len(self.images)
-
-    @property
-    def image_shape(self) -> tuple[int, ...]:
-        return tuple(self.images.shape[1:])
-
-    @property
-    def has_labels(self) -> bool:
-        return self.labels is not None
-
-    def iter_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-        for start in range(0, len(self.images), self.chunk_size):
-            stop = start + self.chunk_size
-            labels = None if self.labels is None else self.labels[start:stop]
-            yield self.images[start:stop], labels
 
 
 @dataclass(frozen=True)
@@ -120,10 +70,17 @@ class ShardedArrays:
             f"image_shape={self.image_shape}, shards={len(self.shards)})"
         )
 
-    def iter_chunks(
-        self, chunk_size: int = 8192
-    ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-        """Yield ``(images, labels)`` in saved order, at most ``chunk_size`` each."""
+    def stream(self) -> ImageStream:
+        """The split's images and labels in saved order, read shard by shard."""
+        return ImageStream(
+            read=self._read,
+            num_examples=self.num_examples,
+            image_shape=self.image_shape,
+            has_labels=self.has_labels,
+            label_names=self.label_names,
+        )
+
+    def _read(self, chunk_size: int) -> Chunks:
         for shard in self.shards:
             images = np.load(shard.images, mmap_mode="r")
             labels = None if shard.labels is None else np.load(shard.labels)

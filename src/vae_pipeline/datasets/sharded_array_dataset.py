@@ -35,12 +35,10 @@ from vae_pipeline.data.shards import (
     LABEL_DTYPE,
     MANIFEST,
     WRITER,
-    ArrayStream,
-    InMemoryArrays,
     ShardedArrays,
     ShardWriter,
-    label_names_of,
 )
+from vae_pipeline.data.stream import ImageStream
 from vae_pipeline.datasets.data_version import committed_split_versions, writer
 
 logger = logging.getLogger(__name__)
@@ -48,16 +46,18 @@ logger = logging.getLogger(__name__)
 CACHE_NAME = "vae-pipeline-cache"
 
 
-def _as_stream(data: Any) -> ArrayStream:
-    if isinstance(data, ArrayStream):
+def _as_stream(data: Any) -> ImageStream:
+    if isinstance(data, ImageStream):
         return data
+    if isinstance(data, ShardedArrays):
+        return data.stream()
     if isinstance(data, np.ndarray):
-        return InMemoryArrays(data)
+        return ImageStream.of(data)
     if isinstance(data, tuple) and len(data) == 2:  # noqa: PLR2004
-        return InMemoryArrays(np.asarray(data[0]), data[1])
+        return ImageStream.of(np.asarray(data[0]), data[1])
     raise DatasetError(
-        "ShardedArrayDataset saves an ArrayStream, an array of images or an "
-        f"(images, labels) tuple, not {type(data).__name__}"
+        "ShardedArrayDataset saves an ImageStream, ShardedArrays, an array of "
+        f"images or an (images, labels) tuple, not {type(data).__name__}"
     )
 
 
@@ -247,7 +247,7 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
         for file in sorted(partial.iterdir(), key=lambda file: file.name == MANIFEST):
             self._fs.put_file(str(file), f"{target}/{file.name}")
 
-    def _write(self, folder: Path, stream: ArrayStream, *, version: str | None) -> None:
+    def _write(self, folder: Path, stream: ImageStream, *, version: str | None) -> None:
         image_shape = tuple(int(d) for d in stream.image_shape)
         shards = ShardWriter(
             folder,
@@ -274,7 +274,7 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
             "image_shape": list(image_shape),
             "image_dtype": IMAGE_DTYPE.str,
             "label_dtype": LABEL_DTYPE.str if shards.has_labels else None,
-            "label_names": label_names_of(stream) if shards.has_labels else None,
+            "label_names": (stream.label_names or None) if shards.has_labels else None,
             "content_sha256": shards.digest.hexdigest(),
             "version": version,
             "writer": writer(),

@@ -196,8 +196,7 @@ def load_model(model_uri: str, dst_path: str | None = None) -> VAE:
 
 def _load_pyfunc(path: str) -> VAEPredictor:
     """Called by ``mlflow.pyfunc.load_model`` with the model's folder."""
-    wrapper = mlflow.keras.load._load_pyfunc(path)
-    model = wrapper.get_raw_model()
+    model = load_model(path)  # the Keras flavor's public loader, on the same folder
     if not isinstance(model, VAE):
         raise TypeError(f"{path} does not hold a vae_pipeline VAE: {type(model)}")
     reference = LatentReference.load(Path(path) / REFERENCE_FOLDER)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from vae_pipeline.data import SourceProfile, SplitStream
+from vae_pipeline.data import ImageStream, SourceProfile
 from vae_pipeline.data.idx import IDXFile, IDXSource
 from vae_pipeline.data.image_folder import ImageFolderSource
 from vae_pipeline.data.npz import NPZSource
@@ -145,11 +145,11 @@ def split_dataset(
 
 
 def build_model_input(
-    images: dict[str, SplitStream],
+    images: dict[str, ImageStream],
     profiles: dict[str, SourceProfile],
     plan: dict[str, np.ndarray],
     params: IngestionParams,
-) -> tuple[SplitStream, SplitStream, SplitStream, dict[str, Any]]:
+) -> tuple[ImageStream, ImageStream, ImageStream, dict[str, Any]]:
     """Lazy scaled streams of the three splits and the ingestion summary.
 
     Args:

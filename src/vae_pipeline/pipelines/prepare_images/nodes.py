@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vae_pipeline.data import SourceProfile, SplitStream, profile_source, split_stream
+from vae_pipeline.data import ImageStream, SourceProfile, profile_source, split_stream
 from vae_pipeline.data.sources import ImageSource
 from vae_pipeline.errors import InputDataError
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
@@ -44,7 +44,7 @@ def scale_sources(
     sources: dict[str, ImageSource],
     profiles: dict[str, SourceProfile],
     params: IngestionParams,
-) -> dict[str, SplitStream]:
+) -> dict[str, ImageStream]:
     """Every source's images as model input: scaled to [0, 1] (and binarized, as
     configured), read chunk by chunk only when consumed.
 

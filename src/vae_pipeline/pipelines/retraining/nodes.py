@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from vae_pipeline import plotting
-from vae_pipeline.data import SourceProfile, SplitStream, profile_source
+from vae_pipeline.data import ImageStream, SourceProfile, profile_source
 from vae_pipeline.data.file_sources import file_sources
 from vae_pipeline.data.incoming import (
     IncomingFile,
@@ -31,7 +30,7 @@ from vae_pipeline.data.incoming import (
     is_hidden,
     partition_folder,
 )
-from vae_pipeline.data.shards import ShardedArrays, label_names_of
+from vae_pipeline.data.shards import ShardedArrays
 from vae_pipeline.data.sources import ImageSource
 from vae_pipeline.datasets.data_version import split_entry
 from vae_pipeline.errors import (
@@ -205,33 +204,6 @@ def _check_joins(profile: SourceProfile, train_split: ShardedArrays) -> None:
         )
 
 
-@dataclass(frozen=True)
-class ConcatenatedArrays:
-    """Several array streams one after another (an ``ArrayStream``)."""
-
-    parts: tuple[Any, ...]
-
-    @property
-    def num_examples(self) -> int:
-        return sum(part.num_examples for part in self.parts)
-
-    @property
-    def image_shape(self) -> tuple[int, ...]:
-        return tuple(self.parts[0].image_shape)
-
-    @property
-    def has_labels(self) -> bool:
-        return bool(self.parts[0].has_labels)
-
-    @property
-    def label_names(self) -> list[str] | None:
-        return label_names_of(self.parts[0])
-
-    def iter_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-        for part in self.parts:
-            yield from part.iter_chunks()
-
-
 def _drift_reasons(stats: dict[str, float], threshold: float, params: Any) -> list:
     reasons = []
     if (
@@ -256,7 +228,7 @@ def _drift_reasons(stats: dict[str, float], threshold: float, params: Any) -> li
 
 def check_incoming_drift(
     champion: Champion,
-    images: dict[str, SplitStream],
+    images: dict[str, ImageStream],
     unreadable: dict[str, str],
     params: RetrainingParams,
 ) -> tuple[dict[str, Any], dict[str, dict[str, float]], Figure]:
@@ -279,7 +251,7 @@ def check_incoming_drift(
     """
     reference = champion.reference
     threshold = reference.outlier_threshold() if reference is not None else 0.0
-    by_batch: dict[str, list[SplitStream]] = defaultdict(list)
+    by_batch: dict[str, list[ImageStream]] = defaultdict(list)
     for source_id, stream in images.items():
         by_batch[source_id.split("/", 1)[0]].append(stream)
     batches: dict[str, dict[str, Any]] = {
@@ -349,9 +321,9 @@ def quarantine_refused(drift_decision: dict[str, Any]) -> dict[str, str]:
 def admit_incoming(
     drift_decision: dict[str, Any],
     quarantined: dict[str, str],
-    images: dict[str, SplitStream],
+    images: dict[str, ImageStream],
     profiles: dict[str, SourceProfile],
-) -> tuple[dict[str, SplitStream], dict[str, SourceProfile]]:
+) -> tuple[dict[str, ImageStream], dict[str, SourceProfile]]:
     """Let the new images through to the merge, or stop the run.
 
     Args:
@@ -390,10 +362,10 @@ def admit_incoming(
 def merge_training_data(
     current_train_split: ShardedArrays,
     current_validation_split: ShardedArrays,
-    images: dict[str, SplitStream],
+    images: dict[str, ImageStream],
     profiles: dict[str, SourceProfile],
     params: RetrainingParams,
-) -> tuple[ConcatenatedArrays, ConcatenatedArrays, dict[str, Any]]:
+) -> tuple[ImageStream, ImageStream, dict[str, Any]]:
     """Append the new images to the training and validation splits.
 
     Each new source is split at random (``retraining.seed``) into validation
@@ -417,8 +389,8 @@ def merge_training_data(
     for profile in profiles.values():
         _check_joins(profile, current_train_split)
     rng = np.random.default_rng(params.seed)
-    train_parts: list[Any] = [current_train_split]
-    validation_parts: list[Any] = [current_validation_split]
+    train_parts = [current_train_split.stream()]
+    validation_parts = [current_validation_split.stream()]
     added: dict[str, dict[str, int]] = {}
     for name, stream in images.items():
         profile = profiles[name]
@@ -436,8 +408,8 @@ def merge_training_data(
             "validation": cut,
             "raw_sha256": profile.raw_sha256,
         }
-    train = ConcatenatedArrays(tuple(train_parts))
-    validation = ConcatenatedArrays(tuple(validation_parts))
+    train = ImageStream.concatenate(train_parts)
+    validation = ImageStream.concatenate(validation_parts)
     summary = {
         "added": added,
         "train": {"before": len(current_train_split), "after": train.num_examples},

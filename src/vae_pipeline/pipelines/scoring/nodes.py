@@ -19,7 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from vae_pipeline import plotting
-from vae_pipeline.data import SplitStream
+from vae_pipeline.data import ImageStream
 from vae_pipeline.data.file_sources import file_sources
 from vae_pipeline.data.incoming import IncomingFile, is_hidden, partition_folder
 from vae_pipeline.data.shards import ShardedArrays
@@ -70,7 +70,7 @@ def collect_scoring_sources(
 
 
 def _batches(
-    images: dict[str, SplitStream], batch_size: int
+    images: dict[str, ImageStream], batch_size: int
 ) -> Iterator[tuple[str, int, np.ndarray]]:
     """(source, first index, images) batches of the prepared images."""
     for name, stream in images.items():
@@ -81,7 +81,7 @@ def _batches(
 
 
 def score_images(
-    images: dict[str, SplitStream],
+    images: dict[str, ImageStream],
     scoring_model: Any,
     params: ScoringParams,
 ) -> pd.DataFrame:
@@ -171,7 +171,7 @@ def plot_score_histogram(image_scores: pd.DataFrame, params: ScoringParams) -> F
 
 
 def find_similar_images(
-    images: dict[str, SplitStream],
+    images: dict[str, ImageStream],
     scoring_model: Any,
     train_split: ShardedArrays,
     params: ScoringParams,

@@ -1,0 +1,108 @@
+"""The one type that carries images between nodes: an :class:`ImageStream`.
+
+Prepared images (:func:`vae_pipeline.data.prepare.split_stream`), a saved split
+(:meth:`vae_pipeline.data.shards.ShardedArrays.stream`), arrays in memory and the
+splits a retraining merges are all image streams: lazy, read chunk by chunk when
+iterated, so a node passes on millions of images in bounded memory, and
+``ShardedArrayDataset`` saves any of them. Taking, concatenating and re-chunking
+stay lazy.
+
+Written here because tf.data's datasets are for the model's input, not a
+NumPy-side stream with a length, labels and class names that a Kedro dataset
+writes; a stream is one function from a chunk size to chunks, and its shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+Chunks = Iterator[tuple[np.ndarray, np.ndarray | None]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageStream:
+    """Images and optional labels, read ``chunk_size`` at a time when iterated.
+
+    Attributes:
+        read: From a chunk size to ``(images, labels)`` chunks, labels ``None``
+            when unlabelled.
+        num_examples: How many images ``read`` yields in all.
+        image_shape: One image's shape.
+        has_labels: Whether chunks carry labels.
+        label_names: Class names by label, where known.
+        chunk_size: The chunk size :meth:`iter_chunks` reads with.
+    """
+
+    read: Callable[[int], Chunks]
+    num_examples: int
+    image_shape: tuple[int, ...]
+    has_labels: bool
+    label_names: list[str] | None = None
+    chunk_size: int = 8192
+
+    @classmethod
+    def of(
+        cls,
+        images: np.ndarray,
+        labels: np.ndarray | None = None,
+        *,
+        label_names: list[str] | None = None,
+        chunk_size: int = 8192,
+    ) -> ImageStream:
+        """A stream over arrays already in memory."""
+
+        def read(size: int) -> Chunks:
+            for start in range(0, len(images), size):
+                stop = start + size
+                yield images[start:stop], None if labels is None else labels[start:stop]
+
+        return cls(
+            read=read,
+            num_examples=len(images),
+            image_shape=tuple(images.shape[1:]),
+            has_labels=labels is not None,
+            label_names=label_names,
+            chunk_size=chunk_size,
+        )
+
+    @staticmethod
+    def concatenate(streams: Sequence[ImageStream]) -> ImageStream:
+        """The streams one after the other (shape, labels and names of the first),
+        read in the smallest of their chunk sizes."""
+
+        def read(size: int) -> Chunks:
+            for stream in streams:
+                yield from stream.read(size)
+
+        return replace(
+            streams[0],
+            read=read,
+            num_examples=sum(stream.num_examples for stream in streams),
+            chunk_size=min(stream.chunk_size for stream in streams),
+        )
+
+    def take(self, positions: np.ndarray) -> ImageStream:
+        """The images at the sorted ``positions`` of this stream, still lazy."""
+        positions = np.asarray(positions, dtype=np.int64)
+
+        def read(size: int) -> Chunks:
+            offset = 0
+            for images, labels in self.read(size):
+                lo, hi = np.searchsorted(positions, [offset, offset + len(images)])
+                local = positions[lo:hi] - offset
+                if len(local):
+                    yield images[local], None if labels is None else labels[local]
+                offset += len(images)
+
+        return replace(self, read=read, num_examples=len(positions))
+
+    def chunked(self, chunk_size: int) -> ImageStream:
+        """The same images, read ``chunk_size`` at a time."""
+        return replace(self, chunk_size=chunk_size)
+
+    def iter_chunks(self) -> Chunks:
+        """Yield ``(images, labels)`` in order, at most ``chunk_size`` each."""
+        return self.read(self.chunk_size)
