@@ -11,6 +11,7 @@ versions, stages and uploads them.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -149,7 +150,7 @@ def check_same_version(splits: dict[str, ShardedArrays]) -> None:
 
 
 class ShardWriter:
-    """Fills a split's shards in ``folder`` chunk by chunk, each ``.npy`` header
+    """Fills a split's shards chunk by chunk, each ``.npy`` header
     written by NumPy's ``write_array_header_1_0``, then the rows as they come.
 
     Not ``np.lib.format.open_memmap``: filling a memory map page-faults every
@@ -157,14 +158,14 @@ class ShardWriter:
 
     def __init__(
         self,
-        folder: Path,
+        open_file: Callable[[str], IO[bytes]],
         *,
         num_examples: int,
         image_shape: tuple[int, ...],
         has_labels: bool,
         shard_size: int,
     ) -> None:
-        self.folder = folder
+        self.open_file = open_file  # a shard's file by name, opened for writing
         self.image_shape = image_shape
         self.has_labels = has_labels
         self.counts = [
@@ -196,7 +197,7 @@ class ShardWriter:
         self._left = count
 
     def _open(self, name: str, dtype: np.dtype, shape: tuple[int, ...]) -> None:
-        file = (self.folder / name).open("wb")
+        file = self.open_file(name)
         self._files.append(file)
         descr = np.lib.format.dtype_to_descr(dtype)
         header = {"descr": descr, "fortran_order": False, "shape": shape}

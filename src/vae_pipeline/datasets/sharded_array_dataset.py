@@ -5,8 +5,7 @@ Saving consumes a stream of chunks, so an arbitrarily large split is written wit
 bounded memory.
 
 A save goes to a hidden temporary folder beside the dataset and is moved into place
-only once every shard is written: a failed save leaves nothing behind (on object
-storage the folder is staged in the local cache, then uploaded manifest last). With
+only once every shard is written: a failed save leaves nothing behind. With
 ``data_version:`` (see :mod:`vae_pipeline.datasets.data_version`) a saved version
 is read by other runs only once a data version record commits it.
 """
@@ -20,9 +19,9 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from kedro.io import AbstractVersionedDataset, DatasetError, Version
@@ -211,46 +210,56 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
 
     def save(self, data: Any) -> None:
         stream = _as_stream(data)
-        target = self._save_path()
-        if not self._local:  # staged in the local cache, then uploaded
-            staging = self._cache_dir
-        else:  # staged beside the target, then renamed into place
-            staging = Path(target).parents[1 if self._version else 0]
+        version = self.resolve_save_version() or None
+        if not self._local:
+            self._save_remote(stream, version)
+            return
+        target = Path(self._save_path())
+        staging = target.parents[1] if self._version else target.parent
         staging.mkdir(parents=True, exist_ok=True)
         partial = staging / f".{target.name}-{os.getpid()}-{uuid.uuid4().hex}.partial"
         partial.mkdir()
-        version = self.resolve_save_version() or None
         try:
-            self._write(partial, stream, version=version)
-            if not self._local:
-                self._upload(partial, str(target))
-            elif self._version:
+            self._write(
+                lambda name: (partial / name).open("wb"), stream, version=version
+            )
+            if self._version:
                 try:  # the version's folder is claimed once, atomically
-                    Path(target).parent.mkdir()
+                    target.parent.mkdir()
                 except FileExistsError:
                     raise self._version_taken() from None
-                os.replace(partial, target)
             else:  # unversioned overwrite
                 shutil.rmtree(target, ignore_errors=True)
-                os.replace(partial, target)
+            os.replace(partial, target)
             self._saved_version = version
         finally:
             shutil.rmtree(partial, ignore_errors=True)
 
-    def _upload(self, partial: Path, target: str) -> None:
-        """On object storage, where nothing renames: ``writer.json`` first, the
-        shards, the manifest last; readers see the version once a data version
-        record commits it."""
+    def _save_remote(self, stream: ImageStream, version: str | None) -> None:
+        """On object storage, where nothing renames: the shards go straight to the
+        version's folder, ``writer.json`` first and the manifest last; readers
+        see the version once a data version record commits it."""
+        target = str(self._save_path())
         self._fs.pipe_file(
             f"{target}/{WRITER}", json.dumps({"writer": writer()}).encode()
         )
-        for file in sorted(partial.iterdir(), key=lambda file: file.name == MANIFEST):
-            self._fs.put_file(str(file), f"{target}/{file.name}")
+        self._write(
+            lambda name: self._fs.open(f"{target}/{name}", "wb"),
+            stream,
+            version=version,
+        )
+        self._saved_version = version
 
-    def _write(self, folder: Path, stream: ImageStream, *, version: str | None) -> None:
+    def _write(
+        self,
+        open_file: Callable[[str], IO[bytes]],
+        stream: ImageStream,
+        *,
+        version: str | None,
+    ) -> None:
         image_shape = tuple(int(d) for d in stream.image_shape)
         shards = ShardWriter(
-            folder,
+            open_file,
             num_examples=int(stream.num_examples),
             image_shape=image_shape,
             has_labels=bool(stream.has_labels),
@@ -280,8 +289,8 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
             "writer": writer(),
             "shards": shards.shards,
         }
-        # Written last: a split without a manifest is unfinished.
-        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        with open_file(MANIFEST) as file:  # last: a split without one is unfinished
+            file.write(json.dumps(manifest, indent=2).encode())
 
     def _exists(self) -> bool:
         try:

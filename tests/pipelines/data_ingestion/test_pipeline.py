@@ -489,11 +489,12 @@ def test_a_full_disk_while_writing_the_splits_changes_no_committed_version(
     committed = make_catalog().load("data_version")
     write = ShardedArrayDataset._write
 
-    def full_disk_on_validation(dataset, folder, stream, *, version):
-        if dataset._filepath.name == "validation":  # a first shard, half written
-            (folder / "images-00000.npy").write_bytes(b"\x93NUMPY")
+    def full_disk_on_validation(dataset, open_file, stream, *, version):
+        def no_space(name):
             raise OSError(errno.ENOSPC, "No space left on device")
-        write(dataset, folder, stream, version=version)
+
+        validation = dataset._filepath.name == "validation"
+        write(dataset, no_space if validation else open_file, stream, version=version)
 
     monkeypatch.setattr(ShardedArrayDataset, "_write", full_disk_on_validation)
     with pytest.raises(DatasetError, match=r"No space left on device"):
