@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -256,31 +256,29 @@ def split_stream(
         A lazy stream, read chunk by chunk when saved.
     """
     how = preparation
-
-    def read(chunk_size: int) -> Chunks:
-        offset = 0
-        for chunk in source.iter_chunks(chunk_size):
-            count = len(chunk.images)
-            lo, hi = np.searchsorted(indices, [offset, offset + count])
-            selected = indices[lo:hi] - offset
-            if len(selected) > 0:
-                images = scale_images(chunk.images[selected], how.pixel_max)
-                if how.binarize == "threshold":
-                    images = (images > how.binarize_threshold).astype(np.float32)
-                elif how.binarize == "bernoulli":
-                    noise = pixel_uniforms(
-                        how.seed, selected + offset, images.shape[1:]
-                    )
-                    images = (noise < images).astype(np.float32)
-                labels = None if chunk.labels is None else chunk.labels[selected]
-                yield images, labels
-            offset += count
-
-    return ImageStream(
-        read=read,
-        num_examples=len(indices),
+    raw = ImageStream(
+        read=lambda size: ((c.images, c.labels) for c in source.iter_chunks(size)),
+        num_examples=profile.num_images,
         image_shape=profile.image_shape,
         has_labels=profile.labels is not None,
+    ).take(indices)
+
+    def read(chunk_size: int) -> Chunks:
+        done = 0  # the k-th image taken is the source's image indices[k]
+        for images, labels in raw.read(chunk_size):
+            scaled = scale_images(images, how.pixel_max)
+            if how.binarize == "threshold":
+                scaled = (scaled > how.binarize_threshold).astype(np.float32)
+            elif how.binarize == "bernoulli":
+                taken = indices[done : done + len(images)]
+                noise = pixel_uniforms(how.seed, taken, scaled.shape[1:])
+                scaled = (noise < scaled).astype(np.float32)
+            done += len(images)
+            yield scaled, labels
+
+    return replace(
+        raw,
+        read=read,
         label_names=profile.label_names,
         chunk_size=how.chunk_size,
         select=lambda positions: split_stream(

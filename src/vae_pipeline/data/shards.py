@@ -5,7 +5,7 @@ The shards are plain NPY files: NumPy memory-maps them, and tf.data reads them
 natively with ``FixedLengthRecordDataset`` by skipping each file's header. A
 ``manifest.json`` records shapes, counts and header sizes. The catalog's
 ``ShardedArrayDataset`` (:mod:`vae_pipeline.datasets.sharded_array_dataset`)
-versions, stages and uploads them.
+versions them and saves them whole or not at all.
 """
 
 from __future__ import annotations
