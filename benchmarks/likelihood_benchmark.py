@@ -53,6 +53,12 @@ RECIPES = {
     "standard": {},
     # The best option: the same with a VampPrior (500 pseudo-inputs).
     "vamp": {"training.model.prior": "vamp"},
+    # Two stochastic layers (z2 -> z1 -> x, Tomczak & Welling's HVAE), 40 + 40.
+    "two_layers": {"training.model.stochastic_layers": 2},
+    "two_layers_vamp": {
+        "training.model.stochastic_layers": 2,
+        "training.model.prior": "vamp",
+    },
 }
 IWAE_SAMPLES = 5000
 KEDRO = str(Path(sys.executable).with_name("kedro"))

@@ -230,7 +230,8 @@ def _copy_weights(source: VAE, target: VAE) -> None:
     if shapes != expected:
         raise TrainingError(
             "cannot warm-start: the initial model's weights do not match "
-            "training.model (architecture, latent_dim or layer widths differ)"
+            "training.model (architecture, stochastic_layers, latent_dim or layer "
+            "widths differ)"
         )
     target.set_weights(source.get_weights())
 

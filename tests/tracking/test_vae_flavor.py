@@ -24,12 +24,15 @@ IMAGE_SHAPE = (8, 8, 1)
 LATENT_DIM = 3
 
 
-@pytest.fixture(scope="module")
-def vae() -> VAE:
+@pytest.fixture(scope="module", params=[1, 2], ids=["one_layer", "two_layers"])
+def vae(request: pytest.FixtureRequest) -> VAE:
+    """Every test runs on a one- and a two-stochastic-layer VAE."""
     model = build_vae(
         IMAGE_SHAPE,
         seed=0,
-        **model_options(latent_dim=LATENT_DIM, hidden_units=[16]),
+        **model_options(
+            latent_dim=LATENT_DIM, hidden_units=[16], stochastic_layers=request.param
+        ),
     )
     model(np.zeros((1, *IMAGE_SHAPE), np.float32))
     return model
@@ -100,7 +103,7 @@ def test_the_model_carries_its_code_and_pins_but_not_the_project(logged_uri):
 
 def test_keras_flavor_loads_the_same_vae(logged_uri, vae, images):
     loaded = mlflow.keras.load_model(logged_uri)
-    assert isinstance(loaded, VAE)
+    assert type(loaded) is type(vae)
     for ours, theirs in zip(vae.get_weights(), loaded.get_weights(), strict=True):
         np.testing.assert_array_equal(ours, theirs)
 

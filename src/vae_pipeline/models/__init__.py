@@ -47,18 +47,20 @@ from vae_pipeline.models.architectures import (  # noqa: E402
     Networks,
     build_decoder,
     build_encoder,
+    build_vae,
 )
+from vae_pipeline.models.hierarchical import HierarchicalVAE  # noqa: E402
 from vae_pipeline.models.layers import Sampling  # noqa: E402
 from vae_pipeline.models.vae import (  # noqa: E402
     VAE,
     bernoulli_nll,
-    build_vae,
     gaussian_nll,
     kl_per_dimension,
 )
 
 __all__ = [
     "VAE",
+    "HierarchicalVAE",
     "Networks",
     "Sampling",
     "bernoulli_nll",

@@ -1,4 +1,5 @@
-"""Encoder and decoder networks, sized from the input shape.
+"""Encoder and decoder networks, sized from the input shape, and the VAE built
+from them (:func:`build_vae`).
 
 The encoder (recognition model) maps an image to the mean and log-variance of a
 diagonal Gaussian q(z|x); the decoder (generative model) maps z to the parameters
@@ -7,15 +8,18 @@ of p(x|z): logits for a Bernoulli likelihood, means for a Gaussian one.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import keras
 from keras import layers
 
+from vae_pipeline.models.hierarchical import HierarchicalVAE
 from vae_pipeline.models.layers import GatedDense
+from vae_pipeline.models.vae import VAE
 
 Architecture = Literal["dense", "conv"]
 
@@ -76,6 +80,47 @@ def downsampling_levels(height: int, width: int, max_levels: int) -> int:
     return levels
 
 
+def _image_features(inputs: keras.KerasTensor, networks: Networks) -> keras.KerasTensor:
+    """The encoders' trunk: stride-2 convolutions (``conv``), flatten, then the
+    hidden dense layers."""
+    x = inputs
+    if networks.architecture == "conv":
+        height, width = inputs.shape[1:3]
+        levels = downsampling_levels(height, width, len(networks.conv_filters))
+        for index, filters in enumerate(networks.conv_filters[:levels]):
+            x = layers.Conv2D(
+                filters,
+                3,
+                strides=2,
+                padding="same",
+                activation=networks.activation,
+                name=f"conv_{index}",
+            )(x)
+    x = layers.Flatten(name="flatten")(x)
+    return _dense_stack(x, networks.hidden_units, networks)
+
+
+def _dense_stack(
+    x: keras.KerasTensor, widths: Sequence[int], networks: Networks, prefix: str = ""
+) -> keras.KerasTensor:
+    for index, units in enumerate(widths):
+        x = _hidden(
+            units,
+            activation=networks.activation,
+            gated=networks.gated,
+            name=f"{prefix}hidden_{index}",
+        )(x)
+    return x
+
+
+def _gaussian(x: keras.KerasTensor, dim: int, name: str) -> list[keras.KerasTensor]:
+    """Mean and log-variance heads of a diagonal Gaussian over ``name``."""
+    return [
+        layers.Dense(dim, name=f"{name}_mean")(x),
+        layers.Dense(dim, name=f"{name}_log_var")(x),
+    ]
+
+
 def build_encoder(
     input_shape: Sequence[int], latent_dim: int, networks: Networks
 ) -> keras.Model:
@@ -89,32 +134,46 @@ def build_encoder(
     Returns:
         A functional model named ``encoder`` with outputs ``z_mean``, ``z_log_var``.
     """
-    activation, gated, conv_filters = (
-        networks.activation,
-        networks.gated,
-        networks.conv_filters,
-    )
     inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = inputs
-    if networks.architecture == "conv":
-        levels = downsampling_levels(input_shape[0], input_shape[1], len(conv_filters))
-        for index, filters in enumerate(conv_filters[:levels]):
-            x = layers.Conv2D(
-                filters,
-                3,
-                strides=2,
-                padding="same",
-                activation=activation,
-                name=f"conv_{index}",
-            )(x)
-    x = layers.Flatten(name="flatten")(x)
-    for index, units in enumerate(networks.hidden_units):
-        x = _hidden(units, activation=activation, gated=gated, name=f"hidden_{index}")(
-            x
-        )
-    z_mean = layers.Dense(latent_dim, name="z_mean")(x)
-    z_log_var = layers.Dense(latent_dim, name="z_log_var")(x)
-    return keras.Model(inputs, [z_mean, z_log_var], name="encoder")
+    features = _image_features(inputs, networks)
+    return keras.Model(inputs, _gaussian(features, latent_dim, "z"), name="encoder")
+
+
+def build_conditional_encoder(
+    input_shape: Sequence[int], z2_dim: int, z1_dim: int, networks: Networks
+) -> keras.Model:
+    """Build q(z1 | x, z2) of a two-layer VAE: the encoder's trunk on the image
+    and one hidden layer on z2, joined by one more hidden layer.
+
+    Returns:
+        A functional model named ``encoder_z1``, inputs ``image`` and ``z2``,
+        outputs ``z1_mean`` and ``z1_log_var``.
+    """
+    image = keras.Input(shape=tuple(input_shape), name="image")
+    z2 = keras.Input(shape=(z2_dim,), name="z2")
+    width = networks.hidden_units[-1]
+    joined = layers.Concatenate(name="join")(
+        [
+            _image_features(image, networks),
+            _dense_stack(z2, [width], networks, prefix="z2_"),
+        ]
+    )
+    x = _dense_stack(joined, [width], networks, prefix="joint_")
+    return keras.Model([image, z2], _gaussian(x, z1_dim, "z1"), name="encoder_z1")
+
+
+def build_conditional_prior(
+    z2_dim: int, z1_dim: int, networks: Networks
+) -> keras.Model:
+    """Build p(z1 | z2) of a two-layer VAE: the decoder's dense widths.
+
+    Returns:
+        A functional model named ``prior_z1``, input ``z2``, outputs
+        ``z1_mean`` and ``z1_log_var``.
+    """
+    z2 = keras.Input(shape=(z2_dim,), name="z2")
+    x = _dense_stack(z2, networks.decoder_widths, networks)
+    return keras.Model(z2, _gaussian(x, z1_dim, "z1"), name="prior_z1")
 
 
 def build_decoder(
@@ -131,18 +190,10 @@ def build_decoder(
         A functional model named ``decoder`` whose output (linear, one value per
         pixel) is read as logits or means by the likelihood.
     """
-    activation, gated, conv_filters = (
-        networks.activation,
-        networks.gated,
-        networks.conv_filters,
-    )
+    activation, conv_filters = networks.activation, networks.conv_filters
     height, width, channels = output_shape
     inputs = keras.Input(shape=(latent_dim,), name="z")
-    x = inputs
-    for index, units in enumerate(networks.decoder_widths):
-        x = _hidden(units, activation=activation, gated=gated, name=f"hidden_{index}")(
-            x
-        )
+    x = _dense_stack(inputs, networks.decoder_widths, networks)
     if networks.architecture == "conv":
         levels = downsampling_levels(height, width, len(conv_filters))
         filters = list(conv_filters[:levels])
@@ -170,3 +221,53 @@ def build_decoder(
         x = layers.Dense(math.prod(output_shape), name="pixel_parameters")(x)
         outputs = layers.Reshape(tuple(output_shape), name="image")(x)
     return keras.Model(inputs, outputs, name="decoder")
+
+
+def build_vae(
+    image_shape: Sequence[int],
+    *,
+    latent_dim: int,
+    stochastic_layers: Literal[1, 2],
+    seed: int | None = None,
+    **options: Any,
+) -> VAE:
+    """Build a VAE for images of ``image_shape`` (height, width, channels).
+
+    ``options`` are the ``training.model`` parameters
+    (``conf/base/parameters_training.yml``, where the project's values live):
+    each field of :class:`Networks` and each keyword option of :class:`VAE`,
+    every one required, declared there and nowhere else.
+
+    With ``stochastic_layers: 2``, a :class:`HierarchicalVAE` whose z1 and z2
+    both have ``latent_dim`` dimensions.
+
+    Returns:
+        An uncompiled :class:`VAE` with ``encoder`` and ``decoder`` sub-models.
+
+    Raises:
+        TypeError: An option is missing or unknown.
+    """
+    network_names = {field.name for field in dataclasses.fields(Networks)}
+    networks = Networks(
+        **{name: value for name, value in options.items() if name in network_names}
+    )
+    model_options = {
+        name: value for name, value in options.items() if name not in network_names
+    }
+    encoder = build_encoder(image_shape, latent_dim, networks)
+    if stochastic_layers == 1:
+        decoder = build_decoder(image_shape, latent_dim, networks)
+        return VAE(encoder, decoder, seed=seed, name="vae", **model_options)
+    if stochastic_layers != 2:
+        raise ValueError(f"stochastic_layers must be 1 or 2, got {stochastic_layers}")
+    return HierarchicalVAE(
+        encoder,
+        build_decoder(image_shape, 2 * latent_dim, networks),
+        encoder_z1=build_conditional_encoder(
+            image_shape, latent_dim, latent_dim, networks
+        ),
+        prior_z1=build_conditional_prior(latent_dim, latent_dim, networks),
+        seed=seed,
+        name="vae",
+        **model_options,
+    )

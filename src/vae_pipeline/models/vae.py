@@ -21,16 +21,13 @@ losses are per image, in nats.
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Sequence
 from typing import Any, Literal
 
 import keras
 import numpy as np
 from keras import ops
 
-from vae_pipeline.models.architectures import Networks, build_decoder, build_encoder
 from vae_pipeline.models.layers import PseudoInputs, Sampling
 
 Likelihood = Literal["bernoulli", "gaussian"]
@@ -105,6 +102,17 @@ def _in_multi_worker_replica() -> bool:
 def kl_per_dimension(z_mean: Any, z_log_var: Any) -> Any:
     """Closed-form KL(N(mean, exp(log_var)) || N(0, 1)) for each latent dimension."""
     return 0.5 * (ops.exp(z_log_var) + ops.square(z_mean) - 1.0 - z_log_var)
+
+
+def gaussian_kl(mean_q: Any, log_var_q: Any, mean_p: Any, log_var_p: Any) -> Any:
+    """Closed-form KL(N(mean_q, exp(log_var_q)) || N(mean_p, exp(log_var_p))),
+    elementwise (one value per dimension)."""
+    return 0.5 * (
+        log_var_p
+        - log_var_q
+        + (ops.exp(log_var_q) + ops.square(mean_q - mean_p)) * ops.exp(-log_var_p)
+        - 1.0
+    )
 
 
 def standard_normal_log_density(z: Any) -> Any:
@@ -231,6 +239,11 @@ class VAE(keras.Model):
     def image_shape(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.encoder.inputs[0].shape[1:])
 
+    @property
+    def closed_form_kl(self) -> bool:
+        """Whether KL(q(z|x) || p(z)) has a closed form (the standard prior)."""
+        return self.prior == "standard"
+
     # ------------------------------------------------------------ the prior
 
     def prior_components(self, training: bool = False) -> tuple[Any, Any] | None:
@@ -285,16 +298,28 @@ class VAE(keras.Model):
             return empty, empty
         return np.concatenate(means), np.concatenate(log_vars)
 
+    def decoder_output(self, z: Any) -> Any:
+        """The decoder's output (logits or means of p(x|z)) at latent points
+        ``z``, as a tensor."""
+        return self.decoder(z, training=False)
+
     def decode(self, z: Any, *, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """The mean of p(x|z) (pixel space) for each latent point, as NumPy."""
         outputs = []
         for start in range(0, len(z), batch_size):
             batch = ops.convert_to_tensor(z[start : start + batch_size], "float32")
-            decoded = self.decoder(batch, training=False)
+            decoded = self.decoder_output(batch)
             outputs.append(ops.convert_to_numpy(self.pixel_mean(decoded)))
         if not outputs:
             return np.zeros((0, *self.image_shape), np.float32)
         return np.concatenate(outputs)
+
+    def reconstruct(
+        self, images: Any, *, batch_size: int = INFERENCE_BATCH
+    ) -> np.ndarray:
+        """Each image decoded from its posterior mean (pixel space), as NumPy."""
+        z_mean = self.encode(images, batch_size=batch_size)[0]
+        return self.decode(z_mean, batch_size=batch_size)
 
     def conditional_log_likelihood(
         self, images: Any, z: Any, *, batch_size: int = INFERENCE_BATCH
@@ -304,8 +329,8 @@ class VAE(keras.Model):
         for start in range(0, len(z), batch_size):
             stop = start + batch_size
             x = ops.convert_to_tensor(images[start:stop], "float32")
-            decoded = self.decoder(
-                ops.convert_to_tensor(z[start:stop], "float32"), training=False
+            decoded = self.decoder_output(
+                ops.convert_to_tensor(z[start:stop], "float32")
             )
             outputs.append(ops.convert_to_numpy(-self.reconstruction_nll(x, decoded)))
         return np.concatenate(outputs) if outputs else np.zeros(0, np.float32)
@@ -320,35 +345,39 @@ class VAE(keras.Model):
         components = self.prior_components()
         for start in range(0, len(images), batch_size):
             x = ops.convert_to_tensor(images[start : start + batch_size], "float32")
-            mean, log_var = self.encoder(x, training=False)
+            posterior = self.encoder(x, training=False)
             n = int(x.shape[0])
             chunk = max(1, min(num_samples, SAMPLE_ROWS // max(n, 1)))
             parts = []
             for drawn in range(0, num_samples, chunk):
                 k = min(chunk, num_samples - drawn)
-                noise = keras.random.normal((k, n, self.latent_dim), seed=generator)
-                z = mean + ops.exp(0.5 * log_var) * noise
-                decoded = self.decoder(
-                    ops.reshape(z, (k * n, self.latent_dim)), training=False
-                )
-                repeated = ops.reshape(
-                    ops.broadcast_to(x, (k, *x.shape)), (k * n, *x.shape[1:])
-                )
-                log_px_z = ops.reshape(
-                    -self.reconstruction_nll(repeated, decoded), (k, n)
-                )
-                log_qz = -0.5 * ops.sum(LOG_2PI + log_var + ops.square(noise), axis=-1)
+                terms = self._importance_terms(x, posterior, k, generator, components)
                 parts.append(
                     tuple(
                         ops.convert_to_numpy(value).astype(np.float64)
-                        for value in (
-                            log_px_z,
-                            self.prior_log_density(z, components),
-                            log_qz,
-                        )
+                        for value in terms
                     )
                 )
-            yield (mean, log_var), parts
+            yield posterior, parts
+
+    def _importance_terms(
+        self,
+        x: Any,
+        posterior: tuple[Any, Any],
+        k: int,
+        generator: keras.random.SeedGenerator,
+        components: tuple[Any, Any] | None,
+    ) -> tuple[Any, Any, Any]:
+        """log p(x|z), log p(z) and log q(z|x) of ``k`` draws z ~ q(z|x) for each
+        image of ``x``, each of shape (k, n)."""
+        mean, log_var = posterior
+        n = int(x.shape[0])
+        noise = keras.random.normal((k, n, self.latent_dim), seed=generator)
+        z = mean + ops.exp(0.5 * log_var) * noise
+        decoded = self.decoder(ops.reshape(z, (k * n, self.latent_dim)), training=False)
+        log_px_z = self._draws_log_likelihood(x, ops.reshape(decoded, (k, n, -1)))
+        log_qz = -0.5 * ops.sum(LOG_2PI + log_var + ops.square(noise), axis=-1)
+        return log_px_z, self.prior_log_density(z, components), log_qz
 
     def log_likelihood(
         self,
@@ -404,9 +433,9 @@ class VAE(keras.Model):
         Returns:
             ``z_mean`` and ``z_log_var`` of q(z|x); ``reconstruction``, the mean
             of -log p(x|z) over the draws; ``kl``, KL(q(z|x) || p(z)) (closed form
-            for the standard prior, the mean of log q - log p over the same draws
-            for the VampPrior); ``kl_per_dimension``, each dimension's closed-form
-            KL against N(0, 1) (for the standard prior, the split of ``kl``).
+            where :attr:`closed_form_kl`, otherwise the mean of log q - log p over
+            the same draws); ``kl_per_dimension``, each dimension's closed-form KL
+            against N(0, 1) (for the standard prior, the split of ``kl``).
         """
         outputs: dict[str, list[np.ndarray]] = {
             key: []
@@ -430,7 +459,7 @@ class VAE(keras.Model):
             outputs["reconstruction"].append(-log_px_z.mean(axis=0))
             outputs["kl"].append(
                 per_dimension.sum(axis=1, dtype=np.float64)
-                if self.prior == "standard"
+                if self.closed_form_kl
                 else (log_qz - log_pz).mean(axis=0)
             )
             outputs["kl_per_dimension"].append(per_dimension)
@@ -475,32 +504,13 @@ class VAE(keras.Model):
         sample_weight: Any = None,
         training: bool = True,
     ) -> Any:
-        z_mean, z_log_var, z = y_pred["z_mean"], y_pred["z_log_var"], y_pred["z"]
-        decoded = y_pred["decoded"]
-        samples = ops.shape(z)[0]
-        repeated = ops.broadcast_to(x, (samples, *ops.shape(x)))
-        log_px_z = -ops.reshape(
-            self.reconstruction_nll(
-                ops.reshape(repeated, (-1, *self.image_shape)),
-                ops.reshape(decoded, (-1, *self.image_shape)),
-            ),
-            (samples, -1),
-        )  # (K, n)
+        log_px_z, kl, log_ratio = self._loss_terms(x, y_pred, training=training)
         reconstruction = -ops.mean(log_px_z, axis=0)
         kl_weight = self.beta * self.kl_weight
-        if self.prior == "standard" and self.objective == "elbo":
-            kl = ops.sum(kl_per_dimension(z_mean, z_log_var), axis=-1)
-        else:
-            log_ratio = self.prior_log_density(
-                z, self.prior_components(training=training)
-            ) - diagonal_gaussian_log_density(z, z_mean, z_log_var)  # log p - log q
-            kl = -ops.mean(log_ratio, axis=0)
         if self.objective == "iwae":
             log_weights = self.reconstruction_weight * log_px_z + kl_weight * log_ratio
-            per_example = -(
-                ops.logsumexp(log_weights, axis=0)
-                - ops.log(ops.cast(samples, log_weights.dtype))
-            )
+            samples = ops.cast(ops.shape(log_weights)[0], log_weights.dtype)
+            per_example = -(ops.logsumexp(log_weights, axis=0) - ops.log(samples))
         else:
             per_example = self.reconstruction_weight * reconstruction + kl_weight * kl
         # Per-example values: the metrics are means over images, like Keras's loss
@@ -508,6 +518,34 @@ class VAE(keras.Model):
         self.reconstruction_tracker.update_state(reconstruction)
         self.kl_tracker.update_state(kl)
         return _scale_for_replicas(_mean_over_examples(per_example))
+
+    def _loss_terms(
+        self, x: Any, y_pred: dict[str, Any], *, training: bool
+    ) -> tuple[Any, Any, Any]:
+        """The training loss's terms from :meth:`call`'s output.
+
+        Returns:
+            ``log p(x|z)`` of each draw, shape (K, n); the KL term of each image,
+            (n,); ``log p(z) - log q(z|x)`` of each draw, (K, n), or None where
+            the objective does not need it (the ELBO with the standard prior,
+            whose KL is in closed form).
+        """
+        z_mean, z_log_var, z = y_pred["z_mean"], y_pred["z_log_var"], y_pred["z"]
+        log_px_z = self._draws_log_likelihood(x, y_pred["decoded"])
+        if self.closed_form_kl and self.objective == "elbo":
+            return log_px_z, ops.sum(kl_per_dimension(z_mean, z_log_var), axis=-1), None
+        log_ratio = self.prior_log_density(
+            z, self.prior_components(training=training)
+        ) - diagonal_gaussian_log_density(z, z_mean, z_log_var)
+        return log_px_z, -ops.mean(log_ratio, axis=0), log_ratio
+
+    def _draws_log_likelihood(self, x: Any, decoded: Any) -> Any:
+        """log p(x|z) of each image under each draw's decoded output (K, n, ...)."""
+        samples = ops.shape(decoded)[0]
+        nll = self.reconstruction_nll(
+            repeat_rows(x, samples), ops.reshape(decoded, (-1, *self.image_shape))
+        )
+        return -ops.reshape(nll, (samples, -1))
 
     def get_metrics_result(self) -> dict[str, Any]:
         """The metrics, each with a batch axis of one inside a multi-worker step.
@@ -560,39 +598,11 @@ _BEFORE_PRIORS = {
 }
 
 
+def repeat_rows(x: Any, k: int) -> Any:
+    """``x`` (n, ...) stacked ``k`` times along the first axis: (k * n, ...)."""
+    return ops.reshape(ops.broadcast_to(x, (k, *ops.shape(x))), (-1, *ops.shape(x)[1:]))
+
+
 def _logsumexp(values: np.ndarray, axis: int) -> np.ndarray:
     peak = np.max(values, axis=axis, keepdims=True)
     return np.squeeze(peak, axis) + np.log(np.sum(np.exp(values - peak), axis=axis))
-
-
-def build_vae(
-    image_shape: Sequence[int],
-    *,
-    latent_dim: int,
-    seed: int | None = None,
-    **options: Any,
-) -> VAE:
-    """Build a VAE for images of ``image_shape`` (height, width, channels).
-
-    ``options`` are the ``training.model`` parameters
-    (``conf/base/parameters_training.yml``, where the project's values live):
-    each field of :class:`Networks` and each keyword option of :class:`VAE`,
-    every one required, declared there and nowhere else.
-
-    Returns:
-        An uncompiled :class:`VAE` with ``encoder`` and ``decoder`` sub-models.
-
-    Raises:
-        TypeError: An option is missing or unknown.
-    """
-    network_names = {field.name for field in dataclasses.fields(Networks)}
-    networks = Networks(
-        **{name: value for name, value in options.items() if name in network_names}
-    )
-    return VAE(
-        build_encoder(image_shape, latent_dim, networks),
-        build_decoder(image_shape, latent_dim, networks),
-        seed=seed,
-        name="vae",
-        **{name: value for name, value in options.items() if name not in network_names},
-    )

@@ -155,7 +155,7 @@ class VAEPredictor:
         outputs = {
             "z_mean": z_mean,
             "z_log_var": z_log_var,
-            "reconstruction": self.model.decode(z_mean),
+            "reconstruction": self.model.reconstruct(images),
             "log_likelihood": self.model.log_likelihood(
                 images, num_samples=samples, seed=seed
             ),

@@ -73,8 +73,7 @@ def model_signature(model: VAE) -> ModelSignature:
     schema errors quote the whole request, and a bad request should get one
     short line.
     """
-    image_shape = tuple(model.encoder.input_shape[1:])
-    latent_dim = int(model.decoder.input_shape[-1])
+    image_shape, latent_dim = model.image_shape, model.latent_dim
     float32 = np.dtype("float32")
     return ModelSignature(
         outputs=Schema(

@@ -121,7 +121,7 @@ def compute_evaluation_metrics(
     count, variances = active_units(
         test_latents.z_mean, threshold=params.active_unit_threshold
     )
-    reconstructed = vae_model.decode(test_latents.z_mean)
+    reconstructed = vae_model.reconstruct(images)
     binary = binary_pixels(images)
     is_likelihood = binary or vae_model.likelihood == "gaussian"
     iwae_name = (
@@ -197,16 +197,12 @@ def plot_latent_distributions(
 
 
 def plot_reconstructions(
-    vae_model: VAE,
-    test_latents: LatentSummary,
-    test_split: ShardedArrays,
-    params: EvaluationParams,
+    vae_model: VAE, test_split: ShardedArrays, params: EvaluationParams
 ) -> Figure:
-    """Test images above their reconstructions (decoded posterior means).
+    """Test images above their reconstructions (:meth:`VAE.reconstruct`).
 
     Args:
         vae_model: Trained VAE.
-        test_latents: Latent summary of the test split.
         test_split: Test images.
         params: Evaluation parameters (``reconstruction_examples``).
 
@@ -215,7 +211,7 @@ def plot_reconstructions(
     """
     count = min(params.reconstruction_examples, test_split.num_examples)
     originals = test_split.select(np.arange(count))[0]
-    reconstructed = vae_model.decode(test_latents.z_mean[:count])
+    reconstructed = vae_model.reconstruct(originals)
     return plotting.reconstructions(
         originals, reconstructed, title="Test images and their reconstructions"
     )

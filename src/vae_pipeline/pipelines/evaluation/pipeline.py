@@ -62,7 +62,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=plot_reconstructions,
-                inputs=["vae_model", "test_latents", "test_split", "params:evaluation"],
+                inputs=["vae_model", "test_split", "params:evaluation"],
                 outputs="reconstructions_plot",
                 name="plot_reconstructions_node",
             ),

@@ -33,6 +33,7 @@ class ModelParams(StrictParams):
     """Architecture and loss of the VAE."""
 
     architecture: Literal["dense", "conv"]
+    stochastic_layers: Literal[1, 2]
     latent_dim: PositiveInt
     hidden_units: list[PositiveInt] = Field(min_length=1)
     decoder_units: list[PositiveInt] | None = Field(min_length=1)
