@@ -159,7 +159,9 @@ def in_subprocess(name: str, batch: int, latent: int, **flags: str) -> float:
     return float(result.stdout.strip().splitlines()[-1])
 
 
-def project_node(options: dict, train, valid, batch: int) -> float:
+def project_node(
+    options: dict, train, valid, batch: int, precision: str = "float32"
+) -> float:
     """Images/s of the training node in its steady state: the images it trained
     on over the time that ``1 + TIMED_EPOCHS`` epochs take beyond one epoch (so
     that start-up, tracing and the first, uncached read do not count)."""
@@ -181,6 +183,7 @@ def project_node(options: dict, train, valid, batch: int) -> float:
                 model=options,
                 epochs=epochs,
                 batch_size=batch,
+                precision=precision,
                 early_stopping_patience=epochs,
                 checkpoint_dir=f"{tmp}/checkpoints-{epochs}",
             )
@@ -200,6 +203,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--latent-dim", type=int, default=40)
+    parser.add_argument(
+        "--precision", default="float32", help="the node's training.precision"
+    )
     parser.add_argument("--only", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not (BINARIZED.is_dir() or MNIST.is_file()):
@@ -212,7 +218,7 @@ def main() -> int:
     options = model_options(args.latent_dim)
     spe = 20
     if args.only == "node":  # one measurement, for throughput_ratio.py
-        print(project_node(options, train, valid, args.batch_size))
+        print(project_node(options, train, valid, args.batch_size, args.precision))
         return 0
     if args.only:
         if os.environ.get("DETERMINISM"):
@@ -250,6 +256,9 @@ def main() -> int:
         print(f"  {label}: {rows[label]:.0f} images/s", flush=True)
     rows["project node (tf.data, validation, callbacks)"] = project_node(
         options, train, valid, args.batch_size
+    )
+    rows["project node, training.precision mixed_bfloat16"] = project_node(
+        options, train, valid, args.batch_size, "mixed_bfloat16"
     )
     top = rows["ceiling (matrix products only)"]
     print(f"\n{'configuration':<48} {'images/s':>9} {'of ceiling':>10}")

@@ -14,7 +14,8 @@ beyond one epoch, each system validating once per epoch as it does by default.
 Start-up, tracing and the first read do not count for either.
 
 - project: ``throughput_benchmark.py --only node``, the training node with the
-  dense default of ``conf/base/parameters_training.yml``;
+  dense default of ``conf/base/parameters_training.yml`` (``--precision``: its
+  ``training.precision``);
 - pythae: ``pythae_baseline.py --steady-epochs``, its default MLP VAE and
   ``TrainingPipeline`` (torch, in its own virtual environment; see that file).
 
@@ -39,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 TIMED_EPOCHS = 3  # as throughput_benchmark.py times the training node
 
 
-def project_speed(batch: int) -> float:
+def project_speed(batch: int, precision: str) -> float:
     result = subprocess.run(
         [
             sys.executable,
@@ -48,6 +49,8 @@ def project_speed(batch: int) -> float:
             "node",
             "--batch-size",
             str(batch),
+            "--precision",
+            precision,
         ],
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
         capture_output=True,
@@ -70,6 +73,12 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--pythae-python", required=True)
+    parser.add_argument(
+        "--precision",
+        default="float32",
+        choices=["float32", "mixed_bfloat16"],
+        help="the node's training.precision",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.rounds < 1:
@@ -78,11 +87,14 @@ def main() -> int:
         print(f"skipped: {BINARIZED_MNIST_DIR} is not there")
         return 0
     measure = {
-        "project": lambda: project_speed(args.batch_size),
+        "project": lambda: project_speed(args.batch_size, args.precision),
         "pythae": lambda: pythae_speed(args.pythae_python, args.batch_size),
     }
     rounds = []
-    print(f"batch {args.batch_size}, {args.rounds} rounds (images/s, steady state)")
+    print(
+        f"batch {args.batch_size}, project in {args.precision}, {args.rounds} "
+        "rounds (images/s, steady state)"
+    )
     for index in range(args.rounds):
         order = ("project", "pythae") if index % 2 == 0 else ("pythae", "project")
         speeds = {name: measure[name]() for name in order}
@@ -97,6 +109,7 @@ def main() -> int:
     ratios = np.array([speeds["ratio"] for speeds in rounds])
     summary = {
         "batch_size": args.batch_size,
+        "precision": args.precision,
         "rounds": rounds,
         "median_ratio": float(np.median(ratios)),
         "min_ratio": float(ratios.min()),

@@ -224,6 +224,24 @@ def _read_history(path: Path) -> dict[str, list[float]]:
     return history
 
 
+def build_model(
+    image_shape: tuple[int, ...], params: TrainingParams, precision: str
+) -> VAE:
+    """``training.model`` built under the Keras dtype policy ``precision``.
+
+    Under ``mixed_bfloat16`` the hidden layers compute in bfloat16; their
+    variables, the Gaussian heads, the decoder's output and so the loss stay
+    float32 (``models.architectures``). Keras has only a process-wide policy,
+    so it is set for the build and restored.
+    """
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        return build_vae(image_shape, seed=params.seed, **params.model.model_dump())
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def _copy_weights(source: VAE, target: VAE) -> None:
     shapes = [tuple(w.shape) for w in source.get_weights()]
     expected = [tuple(w.shape) for w in target.get_weights()]
@@ -403,9 +421,7 @@ def _train(  # noqa: PLR0913
         steps_per_epoch = params.min_steps_per_epoch
     steps = steps_per_epoch or math.ceil(len(train_split) / train_batch)
     with strategy.scope():
-        model = build_vae(
-            train_split.image_shape, seed=params.seed, **params.model.model_dump()
-        )
+        model = build_model(train_split.image_shape, params, params.precision)
         if initial_model is not None:
             _copy_weights(initial_model, model)
         model.compile(
@@ -458,6 +474,10 @@ def _train(  # noqa: PLR0913
                     f"training diverged: {name} became {value} at epoch {epoch}; "
                     "no model saved (try a lower training.learning_rate)"
                 )
+    if params.precision != "float32":  # what is saved and scored is float32
+        trained = build_model(train_split.image_shape, params, "float32")
+        trained.set_weights(model.get_weights())
+        model = trained
     if keep_finished:
         model.save(finished)  # local disk, beside the checkpoint it replaces
         shutil.rmtree(backup_dir, ignore_errors=True)

@@ -22,6 +22,9 @@ from vae_pipeline.models.layers import GatedDense
 from vae_pipeline.models.vae import VAE
 
 Architecture = Literal["dense", "conv"]
+# The layers whose outputs enter the likelihood compute in float32 under any dtype
+# policy: a sum over 784 pixels in bfloat16 (8 bits of mantissa) is off by nats.
+OUTPUT_DTYPE = "float32"
 
 
 @dataclass(frozen=True)
@@ -114,10 +117,11 @@ def _dense_stack(
 
 
 def _gaussian(x: keras.KerasTensor, dim: int, name: str) -> list[keras.KerasTensor]:
-    """Mean and log-variance heads of a diagonal Gaussian over ``name``."""
+    """Mean and log-variance heads of a diagonal Gaussian over ``name``, in
+    float32 whatever the dtype policy (the likelihood is summed from them)."""
     return [
-        layers.Dense(dim, name=f"{name}_mean")(x),
-        layers.Dense(dim, name=f"{name}_log_var")(x),
+        layers.Dense(dim, name=f"{name}_mean", dtype=OUTPUT_DTYPE)(x),
+        layers.Dense(dim, name=f"{name}_log_var", dtype=OUTPUT_DTYPE)(x),
     ]
 
 
@@ -215,11 +219,15 @@ def build_decoder(
                 name=f"deconv_{index}",
             )(x)
         outputs = layers.Conv2DTranspose(
-            channels, 3, padding="same", name="pixel_parameters"
+            channels, 3, padding="same", name="pixel_parameters", dtype=OUTPUT_DTYPE
         )(x)
     else:
-        x = layers.Dense(math.prod(output_shape), name="pixel_parameters")(x)
-        outputs = layers.Reshape(tuple(output_shape), name="image")(x)
+        x = layers.Dense(
+            math.prod(output_shape), name="pixel_parameters", dtype=OUTPUT_DTYPE
+        )(x)
+        outputs = layers.Reshape(tuple(output_shape), name="image", dtype=OUTPUT_DTYPE)(
+            x
+        )
     return keras.Model(inputs, outputs, name="decoder")
 
 

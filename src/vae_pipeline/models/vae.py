@@ -213,7 +213,7 @@ class VAE(keras.Model):
         self.objective = objective
         self.train_samples = int(train_samples)
         self.seed = seed
-        self.sampling = Sampling(seed=seed, name="sampling")
+        self.sampling = Sampling(seed=seed, name="sampling", dtype="float32")
         if prior == "vamp":
             self.vamp_pseudo_inputs = PseudoInputs(
                 pseudo_inputs, self.image_shape, name="pseudo_inputs"

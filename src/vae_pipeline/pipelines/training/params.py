@@ -69,6 +69,7 @@ class TrainingParams(StrictParams):
     seed: int
     deterministic: bool
     jit_compile: bool | Literal["auto"]
+    precision: Literal["float32", "mixed_bfloat16"]
     steps_per_execution: PositiveInt
     strategy: Literal["default", "mirrored", "multi_worker_mirrored"]
     checkpoint_dir: str
