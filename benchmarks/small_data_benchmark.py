@@ -22,6 +22,7 @@ its imports not).
     python benchmarks/small_data_benchmark.py \\
         --pythae-python /tmp/pythae-venv/bin/python [--seeds 3] [--train 3000]
         [--validation 300] [--held-out 2000] [--pythae-epochs 30]
+        [--precision mixed_bfloat16]
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ def main() -> int:
     parser.add_argument("--validation", type=int, default=300)
     parser.add_argument("--held-out", type=int, default=2000)
     parser.add_argument("--pythae-epochs", type=int, default=30)
+    parser.add_argument(
+        "--precision", default="float32", help="the node's training.precision"
+    )
     args = parser.parse_args()
     if not args.images.is_file():
         print(f"skipped: {args.images} is absent")
@@ -77,7 +81,7 @@ def main() -> int:
                     train,
                     held_out,
                     seed,
-                    {"model": {"latent_dim": 2}},
+                    {"model": {"latent_dim": 2}, "precision": args.precision},
                     Path(workdir) / f"seed-{seed}",
                     args.validation,
                 )
