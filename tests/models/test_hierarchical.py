@@ -81,8 +81,10 @@ class LinearGaussianHierarchy:
         gain_x = b @ p_inv / sigma**2
         gain_z2 = a.T @ p_inv / s1**2
         bias = (self.a_bias / s1**2 - b.T @ self.b_bias / sigma**2) @ p_inv
+        features = keras.Input(SHAPE)
+        features_z1 = keras.Model(features, keras.layers.Flatten()(features))
         encoder_z1 = _linear_gaussian(
-            [keras.Input(SHAPE), keras.Input((d,))],
+            [keras.Input((self.observed,)), keras.Input((d,))],
             [gain_x, gain_z2],
             bias,
             np.log(np.diag(p_inv)),
@@ -99,6 +101,7 @@ class LinearGaussianHierarchy:
         return HierarchicalVAE(
             encoder,
             decoder,
+            features_z1=features_z1,
             encoder_z1=encoder_z1,
             prior_z1=prior_z1,
             beta=1.0,

@@ -143,27 +143,38 @@ def build_encoder(
     return keras.Model(inputs, _gaussian(features, latent_dim, "z"), name="encoder")
 
 
-def build_conditional_encoder(
-    input_shape: Sequence[int], z2_dim: int, z1_dim: int, networks: Networks
-) -> keras.Model:
-    """Build q(z1 | x, z2) of a two-layer VAE: the encoder's trunk on the image
-    and one hidden layer on z2, joined by one more hidden layer.
+def build_image_features(input_shape: Sequence[int], networks: Networks) -> keras.Model:
+    """Build the image branch of q(z1 | x, z2): the encoder's trunk.
+
+    It is a sub-model of its own so that it runs once per image, not once per
+    drawn z2 (an importance-sampled likelihood draws thousands).
 
     Returns:
-        A functional model named ``encoder_z1``, inputs ``image`` and ``z2``,
-        outputs ``z1_mean`` and ``z1_log_var``.
+        A functional model named ``features_z1``, input ``image``.
     """
     image = keras.Input(shape=tuple(input_shape), name="image")
+    return keras.Model(image, _image_features(image, networks), name="features_z1")
+
+
+def build_conditional_encoder(
+    features_dim: int, z2_dim: int, z1_dim: int, networks: Networks
+) -> keras.Model:
+    """Build q(z1 | x, z2) of a two-layer VAE from the image's features (of
+    :func:`build_image_features`) and one hidden layer on z2, joined by one more
+    hidden layer.
+
+    Returns:
+        A functional model named ``encoder_z1``, inputs ``features`` and ``z2``,
+        outputs ``z1_mean`` and ``z1_log_var``.
+    """
+    features = keras.Input(shape=(features_dim,), name="features")
     z2 = keras.Input(shape=(z2_dim,), name="z2")
     width = networks.hidden_units[-1]
     joined = layers.Concatenate(name="join")(
-        [
-            _image_features(image, networks),
-            _dense_stack(z2, [width], networks, prefix="z2_"),
-        ]
+        [features, _dense_stack(z2, [width], networks, prefix="z2_")]
     )
     x = _dense_stack(joined, [width], networks, prefix="joint_")
-    return keras.Model([image, z2], _gaussian(x, z1_dim, "z1"), name="encoder_z1")
+    return keras.Model([features, z2], _gaussian(x, z1_dim, "z1"), name="encoder_z1")
 
 
 def build_conditional_prior(
@@ -268,11 +279,13 @@ def build_vae(
         return VAE(encoder, decoder, seed=seed, name="vae", **model_options)
     if stochastic_layers != 2:
         raise ValueError(f"stochastic_layers must be 1 or 2, got {stochastic_layers}")
+    features_z1 = build_image_features(image_shape, networks)
     return HierarchicalVAE(
         encoder,
         build_decoder(image_shape, 2 * latent_dim, networks),
+        features_z1=features_z1,
         encoder_z1=build_conditional_encoder(
-            image_shape, latent_dim, latent_dim, networks
+            features_z1.outputs[0].shape[-1], latent_dim, latent_dim, networks
         ),
         prior_z1=build_conditional_prior(latent_dim, latent_dim, networks),
         seed=seed,

@@ -43,9 +43,10 @@ from vae_pipeline.models.vae import (
 @keras.saving.register_keras_serializable(package="vae_pipeline")
 class HierarchicalVAE(VAE):
     """A :class:`VAE` whose ``encoder`` is q(z2|x) and whose ``decoder`` is
-    p(x | z1, z2) (input ``[z1, z2]``), with two more sub-models:
-    ``encoder_z1``, q(z1 | x, z2) (inputs ``[image, z2]``), and ``prior_z1``,
-    p(z1 | z2). Every other option is the :class:`VAE`'s.
+    p(x | z1, z2) (input ``[z1, z2]``), with three more sub-models: q(z1 | x, z2)
+    as ``features_z1`` (image -> features, run once per image) and
+    ``encoder_z1`` (inputs ``[features, z2]``, run once per drawn z2), and
+    ``prior_z1``, p(z1 | z2). Every other option is the :class:`VAE`'s.
 
     ``latent_dim``, :meth:`encode`, :meth:`decode`, :meth:`sample_prior` and the
     ``kl_per_dimension`` of :meth:`elbo` are about z2; :meth:`log_likelihood`,
@@ -58,11 +59,13 @@ class HierarchicalVAE(VAE):
         encoder: keras.Model,
         decoder: keras.Model,
         *,
+        features_z1: keras.Model,
         encoder_z1: keras.Model,
         prior_z1: keras.Model,
         **options: Any,
     ) -> None:
         super().__init__(encoder, decoder, **options)
+        self.features_z1 = features_z1
         self.encoder_z1 = encoder_z1
         self.prior_z1 = prior_z1
 
@@ -88,16 +91,20 @@ class HierarchicalVAE(VAE):
         for start in range(0, len(images), batch_size):
             x = ops.convert_to_tensor(images[start : start + batch_size], "float32")
             z2, _ = self.encoder(x, training=False)
-            z1, _ = self.encoder_z1([x, z2], training=False)
+            features = self.features_z1(x, training=False)
+            z1, _ = self.encoder_z1([features, z2], training=False)
             decoded = self.decoder(ops.concatenate([z1, z2], axis=-1), training=False)
             outputs.append(ops.convert_to_numpy(self.pixel_mean(decoded)))
         return np.concatenate(outputs)
 
     def _lower_layer(
-        self, images: Any, z2: Any, training: bool | None
+        self, images: Any, z2: Any, samples: int, training: bool | None
     ) -> tuple[Any, Any, Any, Any]:
-        """q(z1 | x, z2) and p(z1 | z2) for rows of images and drawn z2."""
-        q_mean, q_log_var = self.encoder_z1([images, z2], training=training)
+        """q(z1 | x, z2) and p(z1 | z2) for ``images`` and ``z2``, ``samples``
+        draws per image (stacked draw by draw): the image branch runs once per
+        image."""
+        features = repeat_rows(self.features_z1(images, training=training), samples)
+        q_mean, q_log_var = self.encoder_z1([features, z2], training=training)
         p_mean, p_log_var = self.prior_z1(z2, training=training)
         return q_mean, q_log_var, p_mean, p_log_var
 
@@ -110,7 +117,7 @@ class HierarchicalVAE(VAE):
         )
         flat_z2 = ops.reshape(z2, (-1, self.latent_dim))
         q_mean, q_log_var, p_mean, p_log_var = self._lower_layer(
-            repeat_rows(inputs, samples), flat_z2, training
+            inputs, flat_z2, samples, training
         )
         z1 = self.sampling((q_mean, q_log_var))
         decoded = self.decoder(
@@ -176,9 +183,7 @@ class HierarchicalVAE(VAE):
         noise2 = keras.random.normal((k, n, self.latent_dim), seed=generator)
         z2 = mean + ops.exp(0.5 * log_var) * noise2
         flat_z2 = ops.reshape(z2, (k * n, self.latent_dim))
-        q_mean, q_log_var, p_mean, p_log_var = self._lower_layer(
-            repeat_rows(x, k), flat_z2, False
-        )
+        q_mean, q_log_var, p_mean, p_log_var = self._lower_layer(x, flat_z2, k, False)
         noise1 = keras.random.normal((k * n, self.z1_dim), seed=generator)
         z1 = q_mean + ops.exp(0.5 * q_log_var) * noise1
         decoded = self.decoder(ops.concatenate([z1, flat_z2], axis=-1), training=False)
@@ -195,6 +200,7 @@ class HierarchicalVAE(VAE):
     def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
+            "features_z1": keras.saving.serialize_keras_object(self.features_z1),
             "encoder_z1": keras.saving.serialize_keras_object(self.encoder_z1),
             "prior_z1": keras.saving.serialize_keras_object(self.prior_z1),
         }
@@ -202,6 +208,6 @@ class HierarchicalVAE(VAE):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> HierarchicalVAE:
         config = dict(config)
-        for name in ("encoder_z1", "prior_z1"):
+        for name in ("features_z1", "encoder_z1", "prior_z1"):
             config[name] = keras.saving.deserialize_keras_object(config[name])
         return super().from_config(config)

@@ -169,14 +169,20 @@ def test_under_mixed_bfloat16_only_the_hidden_layers_compute_in_bfloat16():
     model = build_model((8, 8, 1), params, params.precision)
     policies = {
         f"{sub.name}.{layer.name}": layer.dtype_policy.name
-        for sub in (model.encoder, model.encoder_z1, model.prior_z1, model.decoder)
+        for sub in (
+            model.encoder,
+            model.features_z1,
+            model.encoder_z1,
+            model.prior_z1,
+            model.decoder,
+        )
         for layer in sub.layers
         if layer.weights
     }
     bfloat16 = {name for name, policy in policies.items() if policy != "float32"}
     assert bfloat16 == {
         "encoder.hidden_0",
-        "encoder_z1.hidden_0",
+        "features_z1.hidden_0",
         "encoder_z1.z2_hidden_0",
         "encoder_z1.joint_hidden_0",
         "prior_z1.hidden_0",
