@@ -61,7 +61,7 @@ def test_file_names_with_a_newline_log_on_one_line(tmp_path, caplog):
     path.parent.mkdir(parents=True)
     np.savez(path, x=np.zeros((2, 4, 4), dtype=np.float32))
     caplog.set_level(logging.INFO)
-    sources, unreadable = collect_incoming_sources(
+    sources, _, unreadable = collect_incoming_sources(
         {name: IncomingFile(path)}, typed_params(IngestionParams, "data_ingestion")
     )
     assert list(sources) == [name] and unreadable == {}

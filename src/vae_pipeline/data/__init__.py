@@ -4,7 +4,9 @@ input."""
 from vae_pipeline.data.prepare import (
     Preparation,
     SourceProfile,
+    check_one_shape,
     profile_source,
+    profile_sources,
     split_stream,
 )
 from vae_pipeline.data.stream import ImageStream
@@ -13,6 +15,8 @@ __all__ = [
     "ImageStream",
     "Preparation",
     "SourceProfile",
+    "check_one_shape",
     "profile_source",
+    "profile_sources",
     "split_stream",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -217,6 +218,33 @@ def profile_source(source: ImageSource, preparation: Preparation) -> SourceProfi
         skipped=skipped,
         split_sizes=source.split_sizes,
     )
+
+
+def profile_sources(
+    sources: Mapping[str, ImageSource], preparation: Preparation
+) -> dict[str, SourceProfile]:
+    """:func:`profile_source` for each source; all must share one image shape.
+
+    Raises:
+        InputDataError: A source that is corrupt or out of range (one line naming
+            the file), or sources of different image shapes.
+    """
+    profiles = {
+        name: profile_source(source, preparation) for name, source in sources.items()
+    }
+    check_one_shape(profiles)
+    return profiles
+
+
+def check_one_shape(profiles: Mapping[str, SourceProfile]) -> None:
+    """Raise :class:`InputDataError` naming each source's shape unless they are
+    all one image shape."""
+    if len({profile.image_shape for profile in profiles.values()}) > 1:
+        sizes = ", ".join(
+            f"{name} {'x'.join(map(str, profile.image_shape))}"
+            for name, profile in profiles.items()
+        )
+        raise InputDataError(f"images of different shapes: {sizes}")
 
 
 def _label_names(

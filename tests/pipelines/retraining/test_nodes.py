@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kedro.io import DataCatalog, MemoryDataset
 
-from tests.conftest import model_options, typed_params
+from tests.conftest import model_options, run_in_memory, typed_params
 from vae_pipeline.data.idx import IDXSource, write_idx
 from vae_pipeline.data.incoming import IncomingFile
 from vae_pipeline.data.npz import NPZSource
@@ -29,6 +30,9 @@ from vae_pipeline.pipelines.retraining.nodes import (
     select_new_files,
 )
 from vae_pipeline.pipelines.retraining.params import RetrainingParams
+from vae_pipeline.pipelines.retraining.pipeline import (
+    create_pipeline as create_retraining,
+)
 from vae_pipeline.tracking.champion import Champion
 
 CHAMPION = {"champion": "1"}
@@ -53,13 +57,48 @@ def written(root: Path) -> dict[str, IncomingFile]:
 
 
 def test_batches_group_npz_and_idx_pairs(tmp_path: Path):
-    sources, unreadable = collect_incoming_sources(
-        written(tmp_path), typed_params(IngestionParams, "data_ingestion")
-    )
+    params = typed_params(IngestionParams, "data_ingestion")
+    sources, profiles, unreadable = collect_incoming_sources(written(tmp_path), params)
     assert unreadable == {}
     assert set(sources) == {"b1/a.npz", "b2/new-images-idx3-ubyte"}
     assert isinstance(sources["b1/a.npz"], NPZSource)
     assert isinstance(sources["b2/new-images-idx3-ubyte"], IDXSource)
+    # What image preparation's validation gives, so retraining need not run it.
+    expected = validate_sources(sources, params)
+    assert profiles.keys() == expected.keys()
+    for name, profile in profiles.items():
+        assert profile.raw_sha256 == expected[name].raw_sha256
+        assert profile.num_images == expected[name].num_images == 5
+        assert profile.image_shape == expected[name].image_shape
+
+
+def test_retraining_reads_each_incoming_file_once_before_merging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Set aside, validated and scaled: one pass over each new file until the
+    merge consumes the scaled images (on object storage, one download)."""
+    reads: list[str] = []
+    for source in (NPZSource, IDXSource):
+        original = source.iter_chunks
+
+        def counted(self, *args, original=original, **kwargs):
+            reads.append(type(self).__name__)
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(source, "iter_chunks", counted)
+    steps = (
+        create_retraining()
+        .from_nodes("collect_incoming_sources_node")
+        .to_outputs("incoming_images")
+    )
+    outputs = run_in_memory(
+        steps,
+        DataCatalog({"new_incoming_files": MemoryDataset(written(tmp_path))}),
+        {"data_ingestion": typed_params(IngestionParams, "data_ingestion")},
+    )
+    assert sorted(reads) == ["IDXSource", "NPZSource"]
+    images = outputs["incoming_images"].load()
+    assert set(images) == {"b1/a.npz", "b2/new-images-idx3-ubyte"}
 
 
 @pytest.mark.parametrize(
@@ -78,7 +117,7 @@ def test_a_batch_that_cannot_be_read_is_set_aside_with_its_reason(
     (tmp_path / name).parent.mkdir()
     (tmp_path / name).write_bytes(content)
     found[name] = IncomingFile(tmp_path / name)
-    sources, unreadable = collect_incoming_sources(
+    sources, _, unreadable = collect_incoming_sources(
         found, typed_params(IngestionParams, "data_ingestion")
     )
     assert set(sources) == {"b1/a.npz", "b2/new-images-idx3-ubyte"}

@@ -1,5 +1,9 @@
 """Image preparation, reused under a namespace by ingestion, retraining and scoring."""
 
-from vae_pipeline.pipelines.prepare_images.pipeline import create_pipeline, prepared
+from vae_pipeline.pipelines.prepare_images.pipeline import (
+    create_pipeline,
+    prepared,
+    scaled,
+)
 
-__all__ = ["create_pipeline", "prepared"]
+__all__ = ["create_pipeline", "prepared", "scaled"]

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from vae_pipeline.data import ImageStream, SourceProfile, profile_source, split_stream
+from vae_pipeline.data import ImageStream, SourceProfile, profile_sources, split_stream
 from vae_pipeline.data.sources import ImageSource
-from vae_pipeline.errors import InputDataError
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
 
 
@@ -27,17 +26,7 @@ def validate_sources(
         InputDataError: A source that is corrupt or out of range (one line naming
             the file), or sources of different image shapes.
     """
-    preparation = params.preparation()
-    profiles = {
-        name: profile_source(source, preparation) for name, source in sources.items()
-    }
-    if len({profile.image_shape for profile in profiles.values()}) > 1:
-        sizes = ", ".join(
-            f"{name} {'x'.join(map(str, profile.image_shape))}"
-            for name, profile in profiles.items()
-        )
-        raise InputDataError(f"images of different shapes: {sizes}")
-    return profiles
+    return profile_sources(sources, params.preparation())
 
 
 def scale_sources(

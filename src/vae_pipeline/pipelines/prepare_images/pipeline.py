@@ -44,3 +44,17 @@ def prepared(namespace: str, *, sources: str, profiles: str, images: str) -> Pip
         outputs={"profiles": profiles, "images": images},
         parameters={"params:data_ingestion"},
     )
+
+
+def scaled(namespace: str, *, sources: str, profiles: str, images: str) -> Pipeline:
+    """The scaling step alone under ``namespace``, for a caller that validated
+    its sources already (``profiles`` as :func:`validate_sources` gives them):
+    retraining profiles each incoming batch to set aside the unreadable ones,
+    and reading them again would double what comes from object storage."""
+    return Pipeline(
+        create_pipeline().only_nodes("scale_sources_node"),
+        namespace=namespace,
+        inputs={"sources": sources, "profiles": profiles},
+        outputs={"images": images},
+        parameters={"params:data_ingestion"},
+    )

@@ -22,7 +22,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from vae_pipeline import plotting
-from vae_pipeline.data import ImageStream, SourceProfile, profile_source
+from vae_pipeline.data import (
+    ImageStream,
+    SourceProfile,
+    check_one_shape,
+    profile_source,
+)
 from vae_pipeline.data.file_sources import file_sources
 from vae_pipeline.data.incoming import (
     IncomingFile,
@@ -141,22 +146,24 @@ def select_new_files(
 
 def collect_incoming_sources(
     files: dict[str, IncomingFile], params: IngestionParams
-) -> tuple[dict[str, ImageSource], dict[str, str]]:
-    """Group the new files into image sources, one per file or image folder, and
-    set aside the batches that cannot be read.
+) -> tuple[dict[str, ImageSource], dict[str, SourceProfile], dict[str, str]]:
+    """Group the new files into image sources, one per file or image folder,
+    validate them batch by batch and set aside the batches that cannot be read.
 
-    Each batch's sources are opened and read through once, as validation will
-    read them: a batch with a file that is not data, corrupt or out of range goes
-    to the drift gate as unreadable (to be quarantined with its one-line reason)
-    instead of failing the run for every batch.
+    Each batch's sources are read through once, by the same validation as image
+    preparation's (:func:`~vae_pipeline.data.profile_source`): a batch with a file
+    that is not data, corrupt or out of range goes to the drift gate as
+    unreadable (to be quarantined with its one-line reason) instead of failing
+    the run for every batch. Batches of different image shapes fail the run, as
+    they do in ingestion.
 
     Args:
         files: New files by partition id (``<batch>/<path>``).
         params: Ingestion parameters (image folders' size and colour mode).
 
     Returns:
-        The readable batches' image sources by ``<batch>/<name>``, and the
-        unreadable batches with their reasons.
+        The readable batches' image sources by ``<batch>/<name>``, their
+        profiles, and the unreadable batches with their reasons.
     """
     batches: dict[str, dict[str, IncomingFile]] = defaultdict(dict)
     folder = partition_folder(files, default=INCOMING)
@@ -164,6 +171,7 @@ def collect_incoming_sources(
         batch = batch_of(partition_id, folder=folder)
         batches[batch][partition_id[len(batch) + 1 :]] = file
     sources: dict[str, ImageSource] = {}
+    profiles: dict[str, SourceProfile] = {}
     unreadable: dict[str, str] = {}
     preparation = params.preparation()
     for batch, batch_files in sorted(batches.items()):
@@ -176,16 +184,20 @@ def collect_incoming_sources(
                 npz=params.npz,
                 numeric_labels=True,
             )
-            for source in found.values():
-                profile_source(source, preparation)
+            found_profiles = {
+                name: profile_source(source, preparation)
+                for name, source in found.items()
+            }
         except InputDataError as error:
             unreadable[batch] = str(error)
             logger.warning("Batch %s cannot be read: %s", printable(batch), error)
             continue
         sources |= found
+        profiles |= found_profiles
+    check_one_shape(profiles)  # as image preparation does for ingestion
     if sources:
         logger.info("New data: %s", ", ".join(map(printable, sources)))
-    return sources, unreadable
+    return sources, profiles, unreadable
 
 
 def _check_joins(profile: SourceProfile, train_split: ShardedArrays) -> None:

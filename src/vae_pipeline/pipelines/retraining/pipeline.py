@@ -56,10 +56,10 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=collect_incoming_sources,
                 inputs=["new_incoming_files", "params:data_ingestion"],
-                outputs=["incoming_sources", "unreadable_batches"],
+                outputs=["incoming_sources", "incoming_profiles", "unreadable_batches"],
                 name="collect_incoming_sources_node",
             ),
-            prepare_images.prepared(
+            prepare_images.scaled(
                 "incoming",
                 sources="incoming_sources",
                 profiles="incoming_profiles",
