@@ -6,7 +6,6 @@ from vae_pipeline.data.prepare import (
     SourceProfile,
     check_one_shape,
     profile_source,
-    profile_sources,
     split_stream,
 )
 from vae_pipeline.data.stream import ImageStream
@@ -17,6 +16,5 @@ __all__ = [
     "SourceProfile",
     "check_one_shape",
     "profile_source",
-    "profile_sources",
     "split_stream",
 ]

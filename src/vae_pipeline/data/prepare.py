@@ -220,22 +220,6 @@ def profile_source(source: ImageSource, preparation: Preparation) -> SourceProfi
     )
 
 
-def profile_sources(
-    sources: Mapping[str, ImageSource], preparation: Preparation
-) -> dict[str, SourceProfile]:
-    """:func:`profile_source` for each source; all must share one image shape.
-
-    Raises:
-        InputDataError: A source that is corrupt or out of range (one line naming
-            the file), or sources of different image shapes.
-    """
-    profiles = {
-        name: profile_source(source, preparation) for name, source in sources.items()
-    }
-    check_one_shape(profiles)
-    return profiles
-
-
 def check_one_shape(profiles: Mapping[str, SourceProfile]) -> None:
     """Raise :class:`InputDataError` naming each source's shape unless they are
     all one image shape."""

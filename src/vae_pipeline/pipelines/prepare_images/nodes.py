@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from vae_pipeline.data import ImageStream, SourceProfile, profile_sources, split_stream
+from vae_pipeline.data import (
+    ImageStream,
+    SourceProfile,
+    check_one_shape,
+    profile_source,
+    split_stream,
+)
 from vae_pipeline.data.sources import ImageSource
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
 
@@ -26,7 +32,12 @@ def validate_sources(
         InputDataError: A source that is corrupt or out of range (one line naming
             the file), or sources of different image shapes.
     """
-    return profile_sources(sources, params.preparation())
+    preparation = params.preparation()
+    profiles = {
+        name: profile_source(source, preparation) for name, source in sources.items()
+    }
+    check_one_shape(profiles)
+    return profiles
 
 
 def scale_sources(

@@ -48,7 +48,7 @@ def prepared(namespace: str, *, sources: str, profiles: str, images: str) -> Pip
 
 def scaled(namespace: str, *, sources: str, profiles: str, images: str) -> Pipeline:
     """The scaling step alone under ``namespace``, for a caller that validated
-    its sources already (``profiles`` as :func:`validate_sources` gives them):
+    its sources already (``profiles`` as ``validate_sources`` gives them):
     retraining profiles each incoming batch to set aside the unreadable ones,
     and reading them again would double what comes from object storage."""
     return Pipeline(
