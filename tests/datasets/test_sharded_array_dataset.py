@@ -141,7 +141,9 @@ def test_any_fsspec_filesystem_holds_splits_read_through_a_local_cache(tmp_path)
     )
     remote.save(ImageStream.of(images, labels))
     loaded = remote.load()
-    assert loaded.directory.is_relative_to(tmp_path / "cache")  # read locally
+    local = [shard.images for shard in loaded.shards]
+    assert all(path.is_relative_to(tmp_path / "cache") for path in local)
+    downloaded = [path.stat().st_mtime_ns for path in local]
     np.testing.assert_array_equal(loaded.images(), images)
     np.testing.assert_array_equal(loaded.labels(), labels)
     again = ShardedArrayDataset(
@@ -149,7 +151,20 @@ def test_any_fsspec_filesystem_holds_splits_read_through_a_local_cache(tmp_path)
         version=Version(None, None),
         cache_dir=str(tmp_path / "cache"),
     ).load()
-    assert again.directory == loaded.directory  # downloaded once
+    assert [shard.images for shard in again.shards] == local  # downloaded once
+    assert [path.stat().st_mtime_ns for path in local] == downloaded
+    np.testing.assert_array_equal(again.images(), images)
+
+
+def test_a_remote_split_saved_again_is_downloaded_again(tmp_path):
+    dataset = ShardedArrayDataset(
+        filepath="memory://bucket/unversioned", cache_dir=str(tmp_path / "cache")
+    )
+    first, second = RNG.random((2, 6, 2, 2, 1)).astype(np.float32)
+    dataset.save(first)
+    np.testing.assert_array_equal(dataset.load().images(), first)
+    dataset.save(second)
+    np.testing.assert_array_equal(dataset.load().images(), second)
 
 
 def test_rejects_bad_data(tmp_path):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import IO, Any
 
 import numpy as np
@@ -41,7 +41,16 @@ class Shard:
 class ShardedArrays:
     """Loaded handle to a saved split; reads shards only when asked."""
 
-    def __init__(self, directory: Path, manifest: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        directory: PurePath,
+        manifest: dict[str, Any],
+        *,
+        local: Callable[[str], Path] | None = None,
+    ) -> None:
+        """``directory`` holds the split (on any filesystem); ``local`` maps a
+        shard's file name to a local copy, by default the file in ``directory``."""
+        local = local or Path(directory).joinpath
         self.directory = directory
         self.manifest = manifest
         self.num_examples: int = manifest["num_examples"]
@@ -54,8 +63,8 @@ class ShardedArrays:
         self.version: str | None = manifest.get("version")  # None when unversioned
         self.shards = [
             Shard(
-                images=directory / shard["images"],
-                labels=directory / shard["labels"] if shard["labels"] else None,
+                images=local(shard["images"]),
+                labels=local(shard["labels"]) if shard["labels"] else None,
                 count=shard["count"],
                 images_header_bytes=shard["images_header_bytes"],
             )

@@ -12,9 +12,7 @@ is read by other runs only once a data version record commits it.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
 import os
 import shutil
 import tempfile
@@ -24,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 import numpy as np
+from fsspec.implementations.cached import WholeFileCacheFileSystem
 from kedro.io import AbstractVersionedDataset, DatasetError, Version
 from kedro.io.core import VersionNotFoundError
 
@@ -39,8 +38,6 @@ from vae_pipeline.data.shards import (
 )
 from vae_pipeline.data.stream import ImageStream
 from vae_pipeline.datasets.data_version import committed_split_versions, writer
-
-logger = logging.getLogger(__name__)
 
 CACHE_NAME = "vae-pipeline-cache"
 
@@ -166,31 +163,18 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
             raise DatasetError(f"{self._url(directory)}: not a {FORMAT_NAME} manifest")
         if self._local:
             return ShardedArrays(Path(directory), manifest)
-        return ShardedArrays(self._cached(directory, content), manifest)
+        # Training reads local files (tf.data, NumPy's memory maps): each shard is
+        # downloaded once into fsspec's whole-file cache, and again only when the
+        # object in the bucket changes (check_files compares its checksum).
+        cache = WholeFileCacheFileSystem(
+            fs=self._fs, cache_storage=str(self._cache_dir), check_files=True
+        )
 
-    def _cached(self, directory: str, manifest: bytes) -> Path:
-        """A local copy of a remote split, downloaded once (shard by shard, so
-        memory stays bounded); tf.data and NumPy's memory maps read it there."""
-        url = self._url(directory)
-        local = self._cache_dir / hashlib.sha256(url.encode()).hexdigest()[:20]
-        if (local / MANIFEST).is_file() and (local / MANIFEST).read_bytes() == manifest:
-            return local
-        partial = local.with_name(f".{local.name}-{os.getpid()}-{uuid.uuid4().hex}")
-        partial.mkdir(parents=True)
-        try:
-            for name in json.loads(manifest)["shards"]:
-                for key in ("images", "labels"):
-                    if name[key]:
-                        self._fs.get_file(
-                            f"{directory}/{name[key]}", partial / name[key]
-                        )
-            (partial / MANIFEST).write_bytes(manifest)
-            shutil.rmtree(local, ignore_errors=True)
-            os.replace(partial, local)
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
-        logger.info("Downloaded %s to %s", url, local)
-        return local
+        def local(name: str) -> Path:
+            with cache.open(f"{directory}/{name}") as file:
+                return Path(file.name)
+
+        return ShardedArrays(PurePosixPath(directory), manifest, local=local)
 
     def _save_path(self) -> PurePosixPath:
         try:
