@@ -261,7 +261,7 @@ def run_project_node(
     """
     from vae_pipeline.datasets import ShardedArrayDataset
     from vae_pipeline.pipelines.training.params import TrainingParams
-    from vae_pipeline.train import train_vae
+    from vae_pipeline.train import repeated_epoch_steps, train_vae
 
     splits = {}
     fit_images, validation_images = train[:-validation], train[-validation:]
@@ -283,11 +283,8 @@ def run_project_node(
     seconds = time.perf_counter() - start
     elbo = held_out_negative_elbo(model, held_out, seed)
     batches = math.ceil(len(fit_images) / params.batch_size)
-    per_epoch = (  # a small split repeats to min_steps_per_epoch batches
-        params.min_steps_per_epoch * params.batch_size
-        if batches < params.min_steps_per_epoch
-        else len(fit_images)
-    )
+    repeated = repeated_epoch_steps(params, batches)  # a small split repeats
+    per_epoch = repeated * params.batch_size if repeated else len(fit_images)
     return seconds, len(history["epoch"]) * per_epoch / seconds, elbo, model
 
 

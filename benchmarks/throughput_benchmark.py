@@ -167,7 +167,7 @@ def project_node(
     that start-up, tracing and the first, uncached read do not count)."""
     from vae_pipeline.datasets import ShardedArrayDataset
     from vae_pipeline.pipelines.training.params import TrainingParams
-    from vae_pipeline.train import train_vae
+    from vae_pipeline.train import repeated_epoch_steps, train_vae
 
     with tempfile.TemporaryDirectory() as tmp:
         splits = []
@@ -190,12 +190,8 @@ def project_node(
             start = time.perf_counter()
             train_vae(*splits, params)
             seconds[epochs] = time.perf_counter() - start
-        steps = math.ceil(len(train) / batch)
-        per_epoch = (
-            params.min_steps_per_epoch * batch
-            if steps < params.min_steps_per_epoch
-            else len(train)
-        )
+        repeated = repeated_epoch_steps(params, math.ceil(len(train) / batch))
+        per_epoch = repeated * batch if repeated else len(train)
         return TIMED_EPOCHS * per_epoch / (seconds[1 + TIMED_EPOCHS] - seconds[1])
 
 

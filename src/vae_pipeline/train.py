@@ -150,6 +150,20 @@ def steps_per_execution(params: TrainingParams) -> int:
     return params.steps_per_execution if params.strategy == "default" else 1
 
 
+def repeated_epoch_steps(params: TrainingParams, batches: int) -> int | None:
+    """The steps of an epoch over a split of ``batches`` batches that is repeated
+    to make ``min_steps_per_epoch`` steps; None when the split is large enough to
+    be one epoch as it is.
+
+    Rounded up to whole executions: on a repeated dataset Keras 3.15 runs every
+    execution whole, so 25 steps at 20 per execution train 40 and report 25.
+    """
+    if batches >= params.min_steps_per_epoch:
+        return None
+    execution = steps_per_execution(params)
+    return math.ceil(params.min_steps_per_epoch / execution) * execution
+
+
 def learning_rate(
     params: TrainingParams, steps_per_epoch: int
 ) -> float | keras.optimizers.schedules.LearningRateSchedule:
@@ -415,11 +429,11 @@ def _train(  # noqa: PLR0913
     )
     # An epoch is the unit of early stopping, warm-up and checkpoints: on a small
     # split, repeat the data so that an epoch still makes min_steps_per_epoch steps.
-    steps_per_epoch = None
-    if math.ceil(len(train_split) / train_batch) < params.min_steps_per_epoch:
+    batches = math.ceil(len(train_split) / train_batch)
+    steps_per_epoch = repeated_epoch_steps(params, batches)
+    if steps_per_epoch:
         train_data = train_data.repeat()
-        steps_per_epoch = params.min_steps_per_epoch
-    steps = steps_per_epoch or math.ceil(len(train_split) / train_batch)
+    steps = steps_per_epoch or batches
     with strategy.scope():
         model = build_model(train_split.image_shape, params, params.precision)
         if initial_model is not None:

@@ -476,3 +476,33 @@ def test_the_cosine_schedule_ends_at_the_final_rate_and_excludes_plateau_halving
             learning_rate_schedule="cosine",
             reduce_lr_patience=2,
         )
+
+
+def test_a_repeated_small_split_trains_the_steps_its_epochs_report(tmp_path):
+    """Keras runs every execution whole on a repeated dataset: an epoch of 5
+    steps at 3 per execution would train 6 and report 5. The node rounds the
+    epoch up to whole executions, so what it reports is what it trained."""
+    from vae_pipeline import train
+    from vae_pipeline.datasets import ShardedArrayDataset
+
+    rng = np.random.default_rng(0)
+    splits = []
+    for name, count in (("train", 64), ("validation", 32)):
+        dataset = ShardedArrayDataset(filepath=str(tmp_path / name))
+        dataset.save(rng.random((count, 4, 4, 1)).astype(np.float32))
+        splits.append(dataset.load())
+    params = typed_params(
+        TrainingParams,
+        "training",
+        epochs=2,
+        batch_size=16,  # 4 batches, fewer than min_steps_per_epoch: repeated
+        min_steps_per_epoch=5,
+        steps_per_execution=3,
+        checkpoint_dir=str(tmp_path / "ckpt"),
+        model={"hidden_units": [8], "latent_dim": 2},
+    )
+    assert train.repeated_epoch_steps(params, 4) == 6
+    assert train.repeated_epoch_steps(params, 5) is None  # one epoch as it is
+    model, history = train.train_vae(*splits, params)
+    assert history["epoch"] == [1, 2]
+    assert int(model.optimizer.iterations.numpy()) == 2 * 6
