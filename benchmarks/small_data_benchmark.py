@@ -22,7 +22,10 @@ its imports not).
     python benchmarks/small_data_benchmark.py \\
         --pythae-python /tmp/pythae-venv/bin/python [--seeds 3] [--train 3000]
         [--validation 300] [--held-out 2000] [--pythae-epochs 30]
-        [--precision mixed_bfloat16]
+        [--precision mixed_bfloat16] [--training KEY=VALUE ...]
+
+``--training`` overrides one more of the node's ``training`` parameters (the value
+read as YAML), e.g. ``--training min_steps_per_epoch=20``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from support import MNIST_IMAGES, read_idx, run_project_node, run_pythae
 
@@ -63,7 +67,20 @@ def main() -> int:
     parser.add_argument(
         "--precision", default="float32", help="the node's training.precision"
     )
+    parser.add_argument(
+        "--training",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one of the node's training parameters (YAML value)",
+    )
     args = parser.parse_args()
+    overrides = {"model": {"latent_dim": 2}, "precision": args.precision}
+    for option in args.training:
+        key, separator, value = option.partition("=")
+        if not separator:
+            parser.error(f"--training {option}: expected KEY=VALUE")
+        overrides[key] = yaml.safe_load(value)
     if not args.images.is_file():
         print(f"skipped: {args.images} is absent")
         return 0
@@ -81,7 +98,7 @@ def main() -> int:
                     train,
                     held_out,
                     seed,
-                    {"model": {"latent_dim": 2}, "precision": args.precision},
+                    overrides,
                     Path(workdir) / f"seed-{seed}",
                     args.validation,
                 )
