@@ -156,3 +156,14 @@ def test_benchmarks_never_import_the_tests():
         for path in (PROJECT_ROOT / "benchmarks").glob("*.py")
     }
     assert {name: found for name, found in imports.items() if found} == {}
+
+
+def test_the_project_settings_do_not_import_tensorflow():
+    """Kedro's CLI loads the project's settings (its hooks) for every command,
+    ``kedro --help`` and ``kedro viz`` included: TensorFlow, seconds to import,
+    is for the runs that train or score."""
+    code = "import sys, vae_pipeline.settings; print('tensorflow' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"

@@ -8,14 +8,16 @@ served model needs only the packages its MLmodel file pins.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from vae_pipeline.models import VAE
 from vae_pipeline.serving.reference import LatentReference
+
+if TYPE_CHECKING:  # the models import TensorFlow
+    from vae_pipeline.models import VAE
 
 INPUT_NAME = "image"  # the encoder's input layer
 # What one request may ask for: bounds on the work (and memory) of a predict call.

@@ -28,7 +28,7 @@ import sys
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import numpy as np
@@ -38,7 +38,6 @@ from mlflow.models.model import MLMODEL_FILE_NAME, ModelInfo
 from mlflow.types.schema import ParamSchema, ParamSpec, Schema, TensorSpec
 
 import vae_pipeline
-from vae_pipeline.models import VAE
 from vae_pipeline.serving import (
     INPUT_NAME,
     MAX_IMAGES,
@@ -46,6 +45,9 @@ from vae_pipeline.serving import (
     LatentReference,
     VAEPredictor,
 )
+
+if TYPE_CHECKING:  # the models import TensorFlow: see load_model
+    from vae_pipeline.models import VAE
 
 OUTPUT_NAMES = ("z_mean", "z_log_var", "reconstruction", "log_likelihood")
 _RUNTIME_PACKAGES = ("keras", "tensorflow", "numpy", "scikit-learn", "mlflow")
@@ -190,11 +192,17 @@ def log_model(
 
 def load_model(model_uri: str, dst_path: str | None = None) -> VAE:
     """Load the VAE itself (a Keras model) from any MLflow model URI."""
+    # Imported here, not at the top: it imports TensorFlow, which Kedro's CLI
+    # would then load for every command through the project's hooks (3.4 s).
+    import vae_pipeline.models  # noqa: F401 (registers the VAE's Keras classes)
+
     return mlflow.keras.load_model(model_uri, dst_path=dst_path)
 
 
 def _load_pyfunc(path: str) -> VAEPredictor:
     """Called by ``mlflow.pyfunc.load_model`` with the model's folder."""
+    from vae_pipeline.models import VAE
+
     model = load_model(path)  # the Keras flavor's public loader, on the same folder
     if not isinstance(model, VAE):
         raise TypeError(f"{path} does not hold a vae_pipeline VAE: {type(model)}")
