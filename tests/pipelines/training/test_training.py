@@ -337,12 +337,9 @@ def test_killed_run_resumes_from_its_last_epoch(project_copy):
     assert not any(checkpoints.iterdir())
 
 
-def test_resumes_from_the_previous_checkpoint_when_the_latest_is_torn(
-    monkeypatch, tmp_path
-):
-    from vae_pipeline import train
+def tiny_splits(tmp_path: Path) -> list:
+    """Saved training (64) and validation (32) splits of random 4x4 images."""
     from vae_pipeline.datasets import ShardedArrayDataset
-    from vae_pipeline.models.callbacks import EpochLogger
 
     rng = np.random.default_rng(0)
     splits = []
@@ -350,6 +347,16 @@ def test_resumes_from_the_previous_checkpoint_when_the_latest_is_torn(
         dataset = ShardedArrayDataset(filepath=str(tmp_path / name))
         dataset.save(rng.random((count, 4, 4, 1)).astype(np.float32))
         splits.append(dataset.load())
+    return splits
+
+
+def test_resumes_from_the_previous_checkpoint_when_the_latest_is_torn(
+    monkeypatch, tmp_path
+):
+    from vae_pipeline import train
+    from vae_pipeline.models.callbacks import EpochLogger
+
+    splits = tiny_splits(tmp_path)
     params = typed_params(
         TrainingParams,
         "training",
@@ -483,14 +490,8 @@ def test_a_repeated_small_split_trains_the_steps_its_epochs_report(tmp_path):
     steps at 3 per execution would train 6 and report 5. The node rounds the
     epoch up to whole executions, so what it reports is what it trained."""
     from vae_pipeline import train
-    from vae_pipeline.datasets import ShardedArrayDataset
 
-    rng = np.random.default_rng(0)
-    splits = []
-    for name, count in (("train", 64), ("validation", 32)):
-        dataset = ShardedArrayDataset(filepath=str(tmp_path / name))
-        dataset.save(rng.random((count, 4, 4, 1)).astype(np.float32))
-        splits.append(dataset.load())
+    splits = tiny_splits(tmp_path)
     params = typed_params(
         TrainingParams,
         "training",
