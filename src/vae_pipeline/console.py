@@ -58,7 +58,8 @@ class ConsoleHooks:
     classes from ``logging`` and ``kedro.logging`` only, so the choice is made
     here, when the session starts: a rich handler of the root logger becomes a
     plain one when standard output is not a terminal. Either way the console
-    drops the advice that cannot help (:class:`UserErrorFilter`).
+    drops the advice that cannot help (:class:`UserErrorFilter`), and TensorFlow's
+    C++ start-up lines (:mod:`vae_pipeline.models` imports it quietly).
     """
 
     @hook_impl(tryfirst=True)  # before other hooks log
@@ -74,6 +75,10 @@ class ConsoleHooks:
                 root.handlers[index] = handler
             if not any(isinstance(f, UserErrorFilter) for f in handler.filters):
                 handler.addFilter(UserErrorFilter())
+        # TensorFlow first, quietly: the catalog's TensorFlowModelDataset would
+        # import it when a run first touches the model, its C++ start-up lines
+        # and all. Commands that start no session (kedro --help) skip it.
+        import vae_pipeline.models  # noqa: F401
 
 
 class UserErrorFilter(logging.Filter):
