@@ -261,7 +261,7 @@ def run_project_node(
     """
     from vae_pipeline.datasets import ShardedArrayDataset
     from vae_pipeline.pipelines.training.params import TrainingParams
-    from vae_pipeline.train import repeated_epoch_steps, train_vae
+    from vae_pipeline.train import train_vae
 
     splits = {}
     fit_images, validation_images = train[:-validation], train[-validation:]
@@ -282,10 +282,18 @@ def run_project_node(
     model, history = train_vae(splits["train"], splits["validation"], params)
     seconds = time.perf_counter() - start
     elbo = held_out_negative_elbo(model, held_out, seed)
-    batches = math.ceil(len(fit_images) / params.batch_size)
-    repeated = repeated_epoch_steps(params, batches)  # a small split repeats
-    per_epoch = repeated * params.batch_size if repeated else len(fit_images)
+    per_epoch = images_per_epoch(params, len(fit_images))
     return seconds, len(history["epoch"]) * per_epoch / seconds, elbo, model
+
+
+def images_per_epoch(params: Any, num_examples: int) -> int:
+    """The images the training node trains on per epoch over a split of
+    ``num_examples`` (a small split repeats, ``train.repeated_epoch_steps``)."""
+    from vae_pipeline.train import repeated_epoch_steps
+
+    batches = math.ceil(num_examples / params.batch_size)
+    repeated = repeated_epoch_steps(params, batches)
+    return repeated * params.batch_size if repeated else num_examples
 
 
 def run_pythae(python: str, *args: str) -> dict[str, Any]:

@@ -38,8 +38,8 @@ import numpy as np
 
 from support import BINARIZED_MNIST_DIR as BINARIZED
 from support import MNIST_IMAGES as MNIST
+from support import images_per_epoch, read_idx, typed_params
 from support import model_options as project_options
-from support import read_idx, typed_params
 
 
 def load_images(path: Path) -> np.ndarray:
@@ -167,7 +167,7 @@ def project_node(
     that start-up, tracing and the first, uncached read do not count)."""
     from vae_pipeline.datasets import ShardedArrayDataset
     from vae_pipeline.pipelines.training.params import TrainingParams
-    from vae_pipeline.train import repeated_epoch_steps, train_vae
+    from vae_pipeline.train import train_vae
 
     with tempfile.TemporaryDirectory() as tmp:
         splits = []
@@ -190,8 +190,7 @@ def project_node(
             start = time.perf_counter()
             train_vae(*splits, params)
             seconds[epochs] = time.perf_counter() - start
-        repeated = repeated_epoch_steps(params, math.ceil(len(train) / batch))
-        per_epoch = repeated * batch if repeated else len(train)
+        per_epoch = images_per_epoch(params, len(train))
         return TIMED_EPOCHS * per_epoch / (seconds[1 + TIMED_EPOCHS] - seconds[1])
 
 
