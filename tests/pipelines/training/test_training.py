@@ -507,3 +507,30 @@ def test_a_repeated_small_split_trains_the_steps_its_epochs_report(tmp_path):
     model, history = train.train_vae(*splits, params)
     assert history["epoch"] == [1, 2]
     assert int(model.optimizer.iterations.numpy()) == 2 * 6
+
+
+def test_the_training_step_is_traced_once(monkeypatch, tmp_path):
+    """An optimizer that creates its variables inside the first traced step makes
+    TensorFlow trace the step a second time: on a small split that is a good
+    part of the run. The node builds the optimizer before fitting."""
+    from vae_pipeline import train
+    from vae_pipeline.models import VAE
+
+    traces = []
+    original = VAE.train_step
+
+    def counted(self, data):
+        traces.append(1)
+        return original(self, data)
+
+    monkeypatch.setattr(VAE, "train_step", counted)
+    params = typed_params(
+        TrainingParams,
+        "training",
+        epochs=2,
+        batch_size=16,
+        checkpoint_dir=str(tmp_path / "ckpt"),
+        model={"hidden_units": [8], "latent_dim": 2},
+    )
+    train.train_vae(*tiny_splits(tmp_path), params)
+    assert len(traces) == 1
