@@ -288,12 +288,11 @@ def run_project_node(
 
 def images_per_epoch(params: Any, num_examples: int) -> int:
     """The images the training node trains on per epoch over a split of
-    ``num_examples`` (a small split repeats, ``train.repeated_epoch_steps``)."""
-    from vae_pipeline.train import repeated_epoch_steps
+    ``num_examples`` (``train.epoch_plan``: a small split repeats)."""
+    from vae_pipeline.train import epoch_plan
 
-    batches = math.ceil(num_examples / params.batch_size)
-    repeated = repeated_epoch_steps(params, batches)
-    return repeated * params.batch_size if repeated else num_examples
+    steps, _ = epoch_plan(params, math.ceil(num_examples / params.batch_size))
+    return steps * params.batch_size
 
 
 def run_pythae(python: str, *args: str) -> dict[str, Any]:

@@ -131,7 +131,7 @@ def xla_in_effect(params: TrainingParams, strategy: tf.distribute.Strategy) -> b
         wanted, reason = False, "op determinism (training.deterministic) excludes it"
     steps = steps_per_execution(params)
     logger.info(
-        "XLA %s (%s), op determinism %s, %d steps per execution%s",
+        "XLA %s (%s), op determinism %s, up to %d steps per execution%s",
         "on" if wanted else "off",
         reason,
         determinism,
@@ -150,18 +150,22 @@ def steps_per_execution(params: TrainingParams) -> int:
     return params.steps_per_execution if params.strategy == "default" else 1
 
 
-def repeated_epoch_steps(params: TrainingParams, batches: int) -> int | None:
-    """The steps of an epoch over a split of ``batches`` batches that is repeated
-    to make ``min_steps_per_epoch`` steps; None when the split is large enough to
-    be one epoch as it is.
+def epoch_plan(params: TrainingParams, batches: int) -> tuple[int, int]:
+    """The steps of an epoch over a split of ``batches`` batches, and of each
+    execution (call into TensorFlow) in it.
 
-    Rounded up to whole executions: on a repeated dataset Keras 3.15 runs every
-    execution whole, so 25 steps at 20 per execution train 40 and report 25.
+    An epoch makes ``batches`` steps, or ``min_steps_per_epoch`` over a smaller
+    split (which repeats), in as few executions of at most
+    ``steps_per_execution`` steps as that takes, all of one size. The node trains
+    on the split repeated without end, where Keras 3.15 runs every execution
+    whole, so the epoch is rounded up to whole executions: by less than one step
+    per execution (25 steps at up to 20 per execution: 2 of 13, 26 steps; 196: 10
+    of 20, 200).
     """
-    if batches >= params.min_steps_per_epoch:
-        return None
-    execution = steps_per_execution(params)
-    return math.ceil(params.min_steps_per_epoch / execution) * execution
+    steps = max(batches, params.min_steps_per_epoch)
+    executions = math.ceil(steps / steps_per_execution(params))
+    per_execution = math.ceil(steps / executions)
+    return executions * per_execution, per_execution
 
 
 def learning_rate(
@@ -427,13 +431,13 @@ def _train(  # noqa: PLR0913
         cache_limit_bytes=cache_limit,
         binarize_seed=params.seed if params.dynamic_binarization else None,
     )
-    # An epoch is the unit of early stopping, warm-up and checkpoints: on a small
-    # split, repeat the data so that an epoch still makes min_steps_per_epoch steps.
-    batches = math.ceil(len(train_split) / train_batch)
-    steps_per_epoch = repeated_epoch_steps(params, batches)
-    if steps_per_epoch:
-        train_data = train_data.repeat()
-    steps = steps_per_epoch or batches
+    # An epoch is the unit of early stopping, warm-up and checkpoints; a small
+    # split repeats within one so that it still makes min_steps_per_epoch steps.
+    # The training data repeats without end for every split: over a finite
+    # dataset Keras makes a new iterator each epoch, and on 50,000 in-memory
+    # images about half of the epochs then began with a 2-second stall (of a
+    # 4.5-second epoch on 2 cores).
+    steps, per_execution = epoch_plan(params, math.ceil(len(train_split) / train_batch))
     with strategy.scope():
         model = build_model(train_split.image_shape, params, params.precision)
         if initial_model is not None:
@@ -441,7 +445,7 @@ def _train(  # noqa: PLR0913
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate(params, steps)),
             jit_compile=jit_compile,
-            steps_per_execution=steps_per_execution(params),
+            steps_per_execution=per_execution,
         )
         # Keras builds the optimizer inside the first traced step when no
         # strategy is set, and TensorFlow then traces that step a second time
@@ -478,7 +482,7 @@ def _train(  # noqa: PLR0913
         train_data,
         validation_data=validation_data,
         epochs=params.epochs,
-        steps_per_epoch=steps_per_epoch,
+        steps_per_epoch=steps,
         callbacks=callbacks,
         shuffle=False,  # the tf.data pipeline shuffles
         verbose=0,

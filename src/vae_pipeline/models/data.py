@@ -63,10 +63,11 @@ def training_dataset(
     cache_limit_bytes: int,
     dynamic_binarization: bool = False,
 ) -> tf.data.Dataset:
-    """Shuffled training batches; fresh seeded binarization each epoch if asked.
+    """Shuffled training batches, the split repeated without end (one iterator
+    serves every epoch of a fit); a fresh seeded binarization each pass if asked.
 
     A split smaller than ``cache_limit_bytes`` is read into memory once and each
-    epoch draws a full permutation of it; a larger one streams from its shards
+    pass draws a full permutation of it; a larger one streams from its shards
     through a shuffle buffer.
 
     Args:
@@ -75,10 +76,10 @@ def training_dataset(
         seed: Seed of the shuffle and of the binarization draws.
         shuffle_buffer: Shuffle buffer size (images), for a split that streams.
         cache_limit_bytes: Hold the decoded split in memory when it is smaller.
-        dynamic_binarization: Draw binary images x ~ Bernoulli(pixels) per epoch.
+        dynamic_binarization: Draw binary images x ~ Bernoulli(pixels) per pass.
 
     Returns:
-        A dataset of image batches.
+        An endless dataset of image batches.
     """
     if files.nbytes <= cache_limit_bytes:
         # In memory, the images need not pass through a shuffle buffer (a copy of
@@ -105,7 +106,7 @@ def training_dataset(
         dataset = tf.data.Dataset.zip(dataset, seeds).map(
             _bernoulli, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
         )
-    return _shard_by_batch(dataset.prefetch(tf.data.AUTOTUNE))
+    return _shard_by_batch(dataset.repeat().prefetch(tf.data.AUTOTUNE))
 
 
 def evaluation_dataset(

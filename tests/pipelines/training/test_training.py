@@ -485,10 +485,18 @@ def test_the_cosine_schedule_ends_at_the_final_rate_and_excludes_plateau_halving
         )
 
 
-def test_a_repeated_small_split_trains_the_steps_its_epochs_report(tmp_path):
-    """Keras runs every execution whole on a repeated dataset: an epoch of 5
-    steps at 3 per execution would train 6 and report 5. The node rounds the
-    epoch up to whole executions, so what it reports is what it trained."""
+@pytest.mark.parametrize(
+    ("min_steps", "steps_per_execution", "plan"),
+    [(5, 3, (6, 3)), (0, 3, (4, 2)), (5, 20, (5, 5)), (0, 20, (4, 4))],
+)
+def test_an_epoch_trains_the_steps_it_reports(
+    tmp_path, min_steps, steps_per_execution, plan
+):
+    """The node trains on the split repeated without end, and Keras runs every
+    execution whole there: an epoch of 5 steps (the 4 batches repeated to
+    min_steps_per_epoch) at 3 per execution would train 6 and report 5. The node
+    makes its executions of one size and rounds the epoch up to them, so what it
+    reports is what it trained, and no more than one step per execution over."""
     from vae_pipeline import train
 
     splits = tiny_splits(tmp_path)
@@ -496,17 +504,25 @@ def test_a_repeated_small_split_trains_the_steps_its_epochs_report(tmp_path):
         TrainingParams,
         "training",
         epochs=2,
-        batch_size=16,  # 4 batches, fewer than min_steps_per_epoch: repeated
-        min_steps_per_epoch=5,
-        steps_per_execution=3,
+        batch_size=16,  # 4 batches
+        min_steps_per_epoch=min_steps,
+        steps_per_execution=steps_per_execution,
         checkpoint_dir=str(tmp_path / "ckpt"),
         model={"hidden_units": [8], "latent_dim": 2},
     )
-    assert train.repeated_epoch_steps(params, 4) == 6
-    assert train.repeated_epoch_steps(params, 5) is None  # one epoch as it is
+    assert train.epoch_plan(params, 4) == plan
     model, history = train.train_vae(*splits, params)
     assert history["epoch"] == [1, 2]
-    assert int(model.optimizer.iterations.numpy()) == 2 * 6
+    assert int(model.optimizer.iterations.numpy()) == 2 * plan[0]
+
+
+def test_a_large_split_makes_whole_executions_of_one_size():
+    from vae_pipeline import train
+
+    params = typed_params(TrainingParams, "training", steps_per_execution=20)
+    assert train.epoch_plan(params, 196) == (200, 20)
+    assert train.epoch_plan(params, 201) == (209, 19)
+    assert train.epoch_plan(params, 25) == (26, 13)  # the shipped 25 minimum
 
 
 def test_the_training_step_is_traced_once(monkeypatch, tmp_path):
