@@ -435,8 +435,8 @@ def _train(  # noqa: PLR0913
     # split repeats within one so that it still makes min_steps_per_epoch steps.
     # The training data repeats without end for every split: over a finite
     # dataset Keras makes a new iterator each epoch, and on 50,000 in-memory
-    # images about half of the epochs then began with a 2-second stall (of a
-    # 4.5-second epoch on 2 cores).
+    # images about half of the epochs then began with a 2-second stall (on
+    # epochs of under 3 seconds otherwise, 2 cores).
     steps, per_execution = epoch_plan(params, math.ceil(len(train_split) / train_batch))
     with strategy.scope():
         model = build_model(train_split.image_shape, params, params.precision)
