@@ -320,10 +320,12 @@ def airflow_standalone(home: Path, project: Path, dags: Path) -> Iterator[Path]:
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        # The task's supervisor gives the API server 5 s per request by default;
-        # on a loaded 2-core CI machine the first scheduled task timed out while
-        # the API server was still starting, and Airflow failed the run.
+        # The task's supervisor gives the API server 5 s per request and 5 tries
+        # (about 30 s) by default; on a loaded 2-core machine the first scheduled
+        # task timed out, or found the port still closed, while the API server was
+        # starting, and Airflow failed the run. 10 tries wait up to about 5 min.
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
+        "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "10",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
     home.mkdir(parents=True, exist_ok=True)
