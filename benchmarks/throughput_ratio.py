@@ -8,10 +8,12 @@ process, and reports every round's ratio, their median and their spread.
 
 Both are timed the same way, on statically binarized MNIST (50,000 training and
 10,000 validation images), at the same batch size and latent size 40: training
-images per second in the steady state, that is the images trained in
-``TIMED_EPOCHS`` epochs over the time that ``1 + TIMED_EPOCHS`` epochs take
-beyond one epoch, each system validating once per epoch as it does by default.
-Start-up, tracing and the first read do not count for either.
+images per second in the steady state, that is one epoch's images over the
+median time between the ends of consecutive epochs after the first, in one
+training run of ``1 + TIMED_EPOCHS`` epochs, each system validating once per
+epoch as it does by default. Start-up, tracing and the first read do not count
+for either. (Until 2026-12-03 each system was timed as the difference of two
+separate runs, of 1 and of 4 epochs: one slow short run inflated a round.)
 
 - project: ``throughput_benchmark.py --only node``, the training node with the
   dense default of ``conf/base/parameters_training.yml`` (``--precision``: its
