@@ -50,9 +50,10 @@ REFERENCE_BATCH = 128
 
 def load_images(path: Path, train: int, held_out: int) -> tuple[np.ndarray, ...]:
     """The first ``train`` and the next ``held_out`` images of an IDX file."""
-    from vae_pipeline.data.idx import IDXFile, IDXSource
+    from vae_pipeline.data.files import StoredFile
+    from vae_pipeline.data.idx import idx_source
 
-    chunks = [chunk.images for chunk in IDXSource(IDXFile(path)).iter_chunks(8192)]
+    chunks = [images for images, _ in idx_source(StoredFile.of(path)).read(8192)]
     images = (np.concatenate(chunks) / 255.0).astype(np.float32)
     if len(images) < train + held_out:
         raise SystemExit(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vae_pipeline.data import ImageStream, Preparation, profile_source, split_stream
-from vae_pipeline.data.sources import ArraySource
+from vae_pipeline.data.sources import array_source
 
 RNG = np.random.default_rng(5)
 
@@ -40,7 +40,7 @@ def test_take_concatenate_and_chunked_compose_lazily():
 @pytest.mark.parametrize("binarize", ["none", "bernoulli"])
 def test_a_prepared_source_takes_before_it_scales_with_the_same_result(binarize):
     raw = RNG.integers(0, 256, (23, 3, 3), dtype=np.uint8)
-    source = ArraySource(raw, None, kind="test", description="test arrays")
+    source = array_source(raw, None, kind="test", description="test arrays")
     preparation = Preparation(
         chunk_size=4,
         pixel_max=None,

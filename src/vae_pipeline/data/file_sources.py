@@ -7,17 +7,19 @@ into sources with it, and the scoring pipeline the files it scores.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import Protocol
 
 import numpy as np
 
-from vae_pipeline.data.idx import IDXFile, IDXSource
-from vae_pipeline.data.image_folder import ImageFolderSource
+from vae_pipeline.data.idx import idx_source
+from vae_pipeline.data.image_folder import image_folder_source
 from vae_pipeline.data.incoming import IncomingFile
-from vae_pipeline.data.npz import NPZSource
-from vae_pipeline.data.sources import ImageChunk, ImageSource
+from vae_pipeline.data.npz import npz_source
+from vae_pipeline.data.sources import ImageSource
+from vae_pipeline.data.stream import Chunks
 from vae_pipeline.errors import InputDataError, printable
 
 _IDX_IMAGES = re.compile(r"images-idx3-ubyte(\.gz)?$")
@@ -39,36 +41,21 @@ class NPZArrayNames(Protocol):
     labels: str
 
 
-class NumericLabels(ImageSource):
+def numeric_label_source(source: ImageSource, where: str) -> ImageSource:
     """An image folder's class indices turned back into its numeric folder names."""
+    names = source.label_names or []
+    if not all(name.isdigit() for name in names):
+        raise InputDataError(
+            f"{where}: class folders must be numeric labels "
+            f"(0, 1, ...) to merge with the training data, got {names}"
+        )
+    numbers = np.array([int(name) for name in names], dtype=np.int64)
 
-    def __init__(self, source: ImageFolderSource, where: str) -> None:
-        self._source = source
-        self.kind = source.kind
-        names = source.label_names or []
-        if not all(name.isdigit() for name in names):
-            raise InputDataError(
-                f"{where}: class folders must be numeric labels "
-                f"(0, 1, ...) to merge with the training data, got {names}"
-            )
-        self._labels = np.array([int(name) for name in names], dtype=np.int64)
+    def read(chunk_size: int) -> Chunks:
+        for images, labels in source.read(chunk_size):
+            yield images, None if labels is None else numbers[labels]
 
-    @property
-    def description(self) -> str:
-        return self._source.description
-
-    @property
-    def label_names(self) -> list[str] | None:
-        return None
-
-    @property
-    def skipped(self) -> list[str]:
-        return self._source.skipped
-
-    def iter_chunks(self, chunk_size: int) -> Iterator[ImageChunk]:
-        for chunk in self._source.iter_chunks(chunk_size):
-            labels = None if chunk.labels is None else self._labels[chunk.labels]
-            yield ImageChunk(chunk.images, labels)
+    return replace(source, read=read, label_names=None)
 
 
 def file_sources(
@@ -108,7 +95,7 @@ def file_sources(
     for name, file in sorted(files.items()):
         suffix = PurePosixPath(name).suffix.lower()
         if suffix == ".npz":
-            sources[f"{prefix}/{name}"] = NPZSource(
+            sources[f"{prefix}/{name}"] = npz_source(
                 file.path, images_key=npz.images, labels_key=npz.labels
             )
         elif _IDX_IMAGES.search(name):
@@ -117,8 +104,8 @@ def file_sources(
             )
             labels = files.get(labels_name)
             unpaired_labels.discard(labels_name)
-            sources[f"{prefix}/{name}"] = IDXSource(
-                IDXFile(file.path), IDXFile(labels.path) if labels else None
+            sources[f"{prefix}/{name}"] = idx_source(
+                file.path, labels.path if labels else None
             )
         elif suffix in _IMAGE_SUFFIXES:
             images[name] = file
@@ -133,7 +120,7 @@ def file_sources(
             "images file"
         )
     if images:
-        folder = ImageFolderSource(
+        folder = image_folder_source(
             {name: file.load_image for name, file in images.items()},
             folder=where,
             image_size=tuple(image_folder.image_size)
@@ -143,6 +130,6 @@ def file_sources(
             skip_invalid=image_folder.skip_invalid,
         )
         sources[f"{prefix}/images"] = (
-            NumericLabels(folder, where) if numeric_labels else folder
+            numeric_label_source(folder, where) if numeric_labels else folder
         )
     return sources

@@ -2,46 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Literal
 
-from vae_pipeline.data.sources import ArraySource, ImageChunk, ImageSource
+from vae_pipeline.data.sources import ImageSource, array_source
+from vae_pipeline.data.stream import Chunks
 from vae_pipeline.errors import InputDataError
 
 KerasDatasetName = Literal["mnist", "fashion_mnist"]
 KerasSplit = Literal["train", "test", "all"]
 
 
-class KerasDatasetSource(ImageSource):
+def keras_source(dataset: KerasDatasetName, split: KerasSplit = "all") -> ImageSource:
     """MNIST or Fashion-MNIST through ``keras.datasets``' own ``load_data``: from
     the Keras cache (``$KERAS_HOME/datasets``) when the files are there, otherwise
     downloaded, which needs internet access. Both are small enough to hold whole.
     """
+    description = f"keras.datasets.{dataset} ({split})"
 
-    kind = "keras"
-
-    def __init__(self, dataset: KerasDatasetName, split: KerasSplit = "all") -> None:
-        self.dataset = dataset
-        self.split = split
-
-    @property
-    def description(self) -> str:
-        return f"keras.datasets.{self.dataset} ({self.split})"
-
-    def iter_chunks(self, chunk_size: int) -> Iterator[ImageChunk]:
+    def read(chunk_size: int) -> Chunks:
         import keras
 
         try:
-            train, test = getattr(keras.datasets, self.dataset).load_data()
+            train, test = getattr(keras.datasets, dataset).load_data()
         except Exception as exc:
             raise InputDataError(
-                f"{self.description}: keras.datasets could not load it, from its "
+                f"{description}: keras.datasets could not load it, from its "
                 f"cache or by download ({type(exc).__name__}: {exc})"
             ) from exc
         parts = {"train": train, "test": test}
-        for split in ["train", "test"] if self.split == "all" else [self.split]:
-            images, labels = parts[split]
-            source = ArraySource(
-                images, labels, kind=self.kind, description=self.description
-            )
-            yield from source.iter_chunks(chunk_size)
+        for name in ["train", "test"] if split == "all" else [split]:
+            images, labels = parts[name]
+            arrays = array_source(images, labels, kind="keras", description=description)
+            yield from arrays.read(chunk_size)
+
+    return ImageSource(read=read, kind="keras", description=description)

@@ -169,11 +169,10 @@ def profile_source(source: ImageSource, preparation: Preparation) -> SourceProfi
     label_chunks: list[np.ndarray] = []
     has_labels: bool | None = None
     highest = 0
-    for chunk in source.iter_chunks(preparation.chunk_size):
-        images = chunk.images
+    for images, chunk_labels in source.read(preparation.chunk_size):
         if image_shape is None:
             image_shape, raw_dtype = tuple(images.shape[1:]), images.dtype
-            has_labels = chunk.labels is not None
+            has_labels = chunk_labels is not None
         elif images.shape[1:] != image_shape or images.dtype != raw_dtype:
             raise InputDataError(
                 f"{source.description}: images change from {image_shape} "
@@ -184,12 +183,12 @@ def profile_source(source: ImageSource, preparation: Preparation) -> SourceProfi
             highest = max(highest, int(images.max()))
         digest.update(np.ascontiguousarray(images).tobytes())
         if has_labels:
-            if chunk.labels.dtype.kind not in "ui":
+            if chunk_labels.dtype.kind not in "ui":
                 raise InputDataError(
                     f"{source.description}: labels must be integers, "
-                    f"got {chunk.labels.dtype}"
+                    f"got {chunk_labels.dtype}"
                 )
-            labels = chunk.labels.astype(np.int64)
+            labels = chunk_labels.astype(np.int64)
             digest.update(labels.tobytes())
             label_chunks.append(labels)
         count += len(images)
@@ -198,7 +197,7 @@ def profile_source(source: ImageSource, preparation: Preparation) -> SourceProfi
     _check_pixel_range(source, raw_dtype, highest, preparation.pixel_max)
     labels = np.concatenate(label_chunks) if has_labels else None
     label_names = _label_names(source, labels, preparation.label_names)
-    skipped = source.skipped
+    skipped = list(source.skipped)
     if skipped:
         logger.warning(
             "Skipped %d invalid files of %s: %s",
@@ -216,7 +215,7 @@ def profile_source(source: ImageSource, preparation: Preparation) -> SourceProfi
         label_names=label_names,
         raw_sha256=digest.hexdigest(),
         skipped=skipped,
-        split_sizes=source.split_sizes,
+        split_sizes=dict(source.split_sizes) or None,
     )
 
 
@@ -269,7 +268,7 @@ def split_stream(
     """
     how = preparation
     raw = ImageStream(
-        read=lambda size: ((c.images, c.labels) for c in source.iter_chunks(size)),
+        read=source.read,
         num_examples=profile.num_images,
         image_shape=profile.image_shape,
         has_labels=profile.labels is not None,

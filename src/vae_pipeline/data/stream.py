@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-Chunks = Iterator[tuple[np.ndarray, np.ndarray | None]]
+Chunk = tuple[np.ndarray, np.ndarray | None]  # images and labels (or None)
+Chunks = Iterator[Chunk]
 
 
 @dataclass(frozen=True, kw_only=True)

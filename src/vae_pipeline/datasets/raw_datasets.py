@@ -17,14 +17,9 @@ from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets.partitions import PartitionedDataset
 
 from vae_pipeline.data.files import StoredFile
-from vae_pipeline.data.idx import IDXFile, IDXSource
-from vae_pipeline.data.keras_datasets import (
-    KerasDatasetName,
-    KerasDatasetSource,
-    KerasSplit,
-)
-from vae_pipeline.data.npz import NPZSource
-from vae_pipeline.data.sources import ArraySource, GivenSplitsSource
+from vae_pipeline.data.idx import idx_source
+from vae_pipeline.data.keras_datasets import KerasDatasetName, KerasSplit, keras_source
+from vae_pipeline.data.sources import ImageSource, array_source, given_splits
 from vae_pipeline.errors import printable
 
 _DIGITS_MAX_VALUE = 16
@@ -36,7 +31,8 @@ class _ReadOnlyDataset(AbstractDataset[None, Any]):
 
 
 class ReadOnlyFileDataset(_ReadOnlyDataset):
-    """One file at a local path or any fsspec URL, as kedro-datasets take them."""
+    """One file at a local path or any fsspec URL, as kedro-datasets take them;
+    loads as its handle (:class:`StoredFile`), read by the node that uses it."""
 
     def __init__(
         self,
@@ -48,6 +44,9 @@ class ReadOnlyFileDataset(_ReadOnlyDataset):
     ):
         self._file = StoredFile.of(filepath, credentials=credentials, fs_args=fs_args)
         self.metadata = metadata
+
+    def load(self) -> StoredFile:
+        return self._file
 
     def _exists(self) -> bool:
         return self._file.is_file()
@@ -66,14 +65,11 @@ class IDXDataset(ReadOnlyFileDataset):
           filepath: data/01_raw/idx/train-images-idx3-ubyte.gz  # or s3://...
     """
 
-    def load(self) -> IDXFile:
-        return IDXFile(self._file)
-
 
 class IDXSplitsDataset(_ReadOnlyDataset):
     """IDX files that come as train, validation and test splits, kept as given.
 
-    Loads as a :class:`GivenSplitsSource`: ingestion takes its splits as they are
+    Loads as a :func:`given_splits` source: ingestion takes its splits as they are
     instead of drawing them. Example catalog entry (conf/binarized_mnist has the
     real one)::
 
@@ -111,21 +107,19 @@ class IDXSplitsDataset(_ReadOnlyDataset):
                     + (f"; missing {sorted(missing)}" if missing else "")
                 )
 
-        def handle(path: str) -> IDXFile:
-            return IDXFile(
-                StoredFile.of(path, credentials=credentials, fs_args=fs_args)
-            )
+        def handle(path: str) -> StoredFile:
+            return StoredFile.of(path, credentials=credentials, fs_args=fs_args)
 
         self._images = {name: handle(images[name]) for name in self.SPLITS}
         self._labels = {name: handle(path) for name, path in labels.items()}
         self.metadata = metadata
 
-    def load(self) -> GivenSplitsSource:
+    def load(self) -> ImageSource:
         # Whether a labels file exists is checked when the source is read: every
         # raw dataset is loaded on every run, and only the selected one is read.
-        return GivenSplitsSource(
+        return given_splits(
             {
-                name: IDXSource(
+                name: idx_source(
                     self._images[name], self._labels.get(name), labels_optional=True
                 )
                 for name in self.SPLITS
@@ -134,20 +128,18 @@ class IDXSplitsDataset(_ReadOnlyDataset):
         )
 
     def _exists(self) -> bool:
-        return all(file.exists() for file in self._images.values())
+        return all(file.is_file() for file in self._images.values())
 
     def _describe(self) -> dict[str, Any]:
         return {
-            "images": {name: str(file.path) for name, file in self._images.items()},
-            "labels": {name: str(file.path) for name, file in self._labels.items()},
+            "images": {name: str(file) for name, file in self._images.items()},
+            "labels": {name: str(file) for name, file in self._labels.items()},
         }
 
 
 class NPZImagesDataset(ReadOnlyFileDataset):
-    """A NumPy ``.npz`` archive holding images ``x`` and optional labels ``y``."""
-
-    def load(self) -> NPZSource:
-        return NPZSource(self._file)
+    """A NumPy ``.npz`` archive holding images ``x`` and optional labels ``y``
+    (``data_ingestion.npz`` names the arrays)."""
 
 
 class KerasImagesDataset(_ReadOnlyDataset):
@@ -174,8 +166,8 @@ class KerasImagesDataset(_ReadOnlyDataset):
         self._split = split
         self.metadata = metadata
 
-    def load(self) -> KerasDatasetSource:
-        return KerasDatasetSource(self._dataset, self._split)
+    def load(self) -> ImageSource:
+        return keras_source(self._dataset, self._split)
 
     def _describe(self) -> dict[str, Any]:
         return {"dataset": self._dataset, "split": self._split}
@@ -191,12 +183,12 @@ class DigitsDataset(_ReadOnlyDataset):
     def __init__(self, *, metadata: dict[str, Any] | None = None):
         self.metadata = metadata
 
-    def load(self) -> ArraySource:
+    def load(self) -> ImageSource:
         from sklearn.datasets import load_digits
 
         digits = load_digits()
         images = np.rint(digits.images * (255 / _DIGITS_MAX_VALUE)).astype(np.uint8)
-        return ArraySource(
+        return array_source(
             images,
             digits.target.astype(np.int64),
             kind="digits",

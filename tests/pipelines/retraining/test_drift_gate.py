@@ -12,7 +12,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from tests.conftest import model_options, typed_params
-from vae_pipeline.data.sources import ArraySource
+from vae_pipeline.data.sources import array_source
 from vae_pipeline.errors import BatchQuarantined
 from vae_pipeline.models import build_vae
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
@@ -54,7 +54,7 @@ def champion() -> Champion:
 def prepared(batches: dict[str, np.ndarray]):
     ingestion = typed_params(IngestionParams, "data_ingestion")
     sources = {
-        f"{name}/images.npz": ArraySource(images, None, kind="npz", description=name)
+        f"{name}/images.npz": array_source(images, None, kind="npz", description=name)
         for name, images in batches.items()
     }
     profiles = validate_sources(sources, ingestion)

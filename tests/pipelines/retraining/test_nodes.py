@@ -10,10 +10,10 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 
 from tests.conftest import model_options, run_in_memory, typed_params
-from vae_pipeline.data.idx import IDXSource, write_idx
+from vae_pipeline.data import idx, npz
+from vae_pipeline.data.idx import write_idx
 from vae_pipeline.data.incoming import IncomingFile
-from vae_pipeline.data.npz import NPZSource
-from vae_pipeline.data.sources import ArraySource
+from vae_pipeline.data.sources import array_source
 from vae_pipeline.datasets import ShardedArrayDataset
 from vae_pipeline.errors import InputDataError, NothingToRetrain
 from vae_pipeline.models import build_vae
@@ -61,8 +61,8 @@ def test_batches_group_npz_and_idx_pairs(tmp_path: Path):
     sources, profiles, unreadable = collect_incoming_sources(written(tmp_path), params)
     assert unreadable == {}
     assert set(sources) == {"b1/a.npz", "b2/new-images-idx3-ubyte"}
-    assert isinstance(sources["b1/a.npz"], NPZSource)
-    assert isinstance(sources["b2/new-images-idx3-ubyte"], IDXSource)
+    assert sources["b1/a.npz"].kind == "npz"
+    assert sources["b2/new-images-idx3-ubyte"].kind == "idx"
     # What image preparation's validation gives, so retraining need not run it.
     expected = validate_sources(sources, params)
     assert profiles.keys() == expected.keys()
@@ -78,14 +78,18 @@ def test_retraining_reads_each_incoming_file_once_before_merging(
     """Set aside, validated and scaled: one pass over each new file until the
     merge consumes the scaled images (on object storage, one download)."""
     reads: list[str] = []
-    for source in (NPZSource, IDXSource):
-        original = source.iter_chunks
+    for module, reader, magic in (
+        (npz, "iter_npz", None),
+        (idx, "iter_idx", idx.IDX_IMAGES_MAGIC),
+    ):
+        original = getattr(module, reader)
 
-        def counted(self, *args, original=original, **kwargs):
-            reads.append(type(self).__name__)
-            return original(self, *args, **kwargs)
+        def counted(*args, original=original, reader=reader, magic=magic):
+            if magic is None or args[1] == magic:  # an IDX pair: count the images
+                reads.append(reader)
+            return original(*args)
 
-        monkeypatch.setattr(source, "iter_chunks", counted)
+        monkeypatch.setattr(module, reader, counted)
     steps = (
         create_retraining()
         .from_nodes("collect_incoming_sources_node")
@@ -96,7 +100,7 @@ def test_retraining_reads_each_incoming_file_once_before_merging(
         DataCatalog({"new_incoming_files": MemoryDataset(written(tmp_path))}),
         {"data_ingestion": typed_params(IngestionParams, "data_ingestion")},
     )
-    assert sorted(reads) == ["IDXSource", "NPZSource"]
+    assert sorted(reads) == ["iter_idx", "iter_npz"]
     images = outputs["incoming_images"].load()
     assert set(images) == {"b1/a.npz", "b2/new-images-idx3-ubyte"}
 
@@ -295,7 +299,7 @@ def test_new_images_must_match_the_training_data(tmp_path, images, labels, messa
         dataset.save((np.zeros((10, 8, 8, 1), np.float32), np.arange(10) % 2))
         splits[name] = dataset.load()
     ingestion = typed_params(IngestionParams, "data_ingestion")
-    sources = {"b1/new.npz": ArraySource(images, labels, kind="npz", description="b1")}
+    sources = {"b1/new.npz": array_source(images, labels, kind="npz", description="b1")}
     profiles = validate_sources(sources, ingestion)
     with pytest.raises(InputDataError, match=f"^b1: {message}"):
         merge_training_data(

@@ -1,7 +1,7 @@
 """Nodes of the data-ingestion pipeline.
 
-The raw datasets load as lazy :class:`ImageSource` handles. The nodes pick the
-configured one (the ``prepare_images`` pipeline then validates it in one
+The raw datasets load as lazy :class:`ImageSource` or file handles. The nodes pick
+the configured one (the ``prepare_images`` pipeline then validates it in one
 streaming pass and scales it lazily), plan a seeded (stratified) split, and take
 each split's stream, which the sharded model-input datasets consume chunk by
 chunk: no node ever holds the whole image set in memory.
@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 
 from vae_pipeline.data import ImageStream, SourceProfile
-from vae_pipeline.data.idx import IDXFile, IDXSource
-from vae_pipeline.data.image_folder import ImageFolderSource
-from vae_pipeline.data.npz import NPZSource
+from vae_pipeline.data.files import StoredFile
+from vae_pipeline.data.idx import idx_source
+from vae_pipeline.data.image_folder import image_folder_source
+from vae_pipeline.data.npz import npz_source
 from vae_pipeline.data.shards import ShardedArrays
-from vae_pipeline.data.sources import GivenSplitsSource, ImageSource
+from vae_pipeline.data.sources import ImageSource
 from vae_pipeline.datasets.data_version import split_entry
 from vae_pipeline.errors import InputDataError
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
@@ -35,10 +36,10 @@ def select_source(
     params: IngestionParams,
     *,
     digits: ImageSource,
-    idx_images: IDXFile,
-    idx_labels: IDXFile,
-    idx_splits: GivenSplitsSource,
-    npz: NPZSource,
+    idx_images: StoredFile,
+    idx_labels: StoredFile,
+    idx_splits: ImageSource,
+    npz: StoredFile,
     image_folder: Mapping[str, Callable[[], Any]],
     keras: ImageSource,
 ) -> dict[str, ImageSource]:
@@ -51,7 +52,7 @@ def select_source(
         idx_labels: IDX labels file handle (used when the file exists).
         idx_splits: IDX files that come as train, validation and test splits,
             kept as given.
-        npz: NPZ archive source.
+        npz: NPZ archive file handle.
         image_folder: Lazy partitions of the image folder.
         keras: ``keras.datasets`` source.
 
@@ -60,10 +61,10 @@ def select_source(
         pipeline; nothing has been read from it yet.
     """
     if params.source == "idx":
-        source: ImageSource = IDXSource(idx_images, idx_labels, labels_optional=True)
+        source = idx_source(idx_images, idx_labels, labels_optional=True)
     elif params.source == "image_folder":
         folder = params.image_folder
-        source = ImageFolderSource(
+        source = image_folder_source(
             image_folder,
             folder="raw_image_folder",
             image_size=tuple(folder.image_size) if folder.image_size else None,
@@ -71,8 +72,8 @@ def select_source(
             skip_invalid=folder.skip_invalid,
         )
     elif params.source == "npz":
-        source = NPZSource(
-            npz.path, images_key=params.npz.images, labels_key=params.npz.labels
+        source = npz_source(
+            npz, images_key=params.npz.images, labels_key=params.npz.labels
         )
     else:
         given = {"digits": digits, "keras": keras, "idx_splits": idx_splits}
