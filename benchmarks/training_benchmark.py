@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from support import MNIST_IMAGES, held_out_negative_elbo, run_project_node
+from support import MNIST_IMAGES, held_out_negative_elbo, read_idx, run_project_node
 
 REFERENCE_EPOCHS = 30
 REFERENCE_BATCH = 128
@@ -50,11 +50,7 @@ REFERENCE_BATCH = 128
 
 def load_images(path: Path, train: int, held_out: int) -> tuple[np.ndarray, ...]:
     """The first ``train`` and the next ``held_out`` images of an IDX file."""
-    from vae_pipeline.data.files import StoredFile
-    from vae_pipeline.data.idx import idx_source
-
-    chunks = [images for images, _ in idx_source(StoredFile.of(path)).read(8192)]
-    images = (np.concatenate(chunks) / 255.0).astype(np.float32)
+    images = (read_idx(path)[..., np.newaxis] / 255.0).astype(np.float32)
     if len(images) < train + held_out:
         raise SystemExit(
             f"{path} has {len(images)} images, fewer than {train + held_out}"

@@ -60,14 +60,6 @@ class StoredFile:
     def __str__(self) -> str:
         return self.url
 
-    @property
-    def is_local(self) -> bool:
-        return "file" in _protocols(self.fs)
-
-    @property
-    def name(self) -> str:
-        return self.path.rstrip("/").rsplit("/", 1)[-1]
-
     def open(self, mode: str = "rb") -> IO[bytes]:
         return self.fs.open(self.path, mode)
 
@@ -76,8 +68,3 @@ class StoredFile:
 
     def size(self) -> int:
         return int(self.fs.size(self.path))
-
-
-def _protocols(fs: AbstractFileSystem) -> tuple[str, ...]:
-    protocol = fs.protocol
-    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
