@@ -89,7 +89,15 @@ def final_val_loss(project: Path) -> float:
 def test_two_workers_train_like_one_process_and_only_the_chief_writes(tmp_path):
     project = make_project_copy(tmp_path / "project")
     assert_ok(kedro_cli(project, "run", "--pipelines", "data_ingestion"))
-    single = kedro_cli(project, "run", "--pipelines", "training", "--params", PARAMS)
+    single = kedro_cli(
+        project,
+        "run",
+        "--pipelines",
+        "training",
+        "--params",
+        PARAMS,
+        subprocess_run=True,
+    )
     assert_ok(single)
     alone = final_val_loss(project)
     before = written_files(project / "data")

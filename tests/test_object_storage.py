@@ -94,7 +94,7 @@ def put_npz(bucket: s3fs.S3FileSystem, key: str, images: np.ndarray, labels=None
 
 
 def run_s3(project: Path, env: dict[str, str], *args: str):
-    return kedro_cli(project, "run", "--env", "s3", *args, env=env)
+    return kedro_cli(project, "run", "--env", "s3", *args, env=env, subprocess_run=True)
 
 
 def test_1_the_default_run_keeps_every_data_layer_in_the_bucket(project, env, bucket):
@@ -248,7 +248,9 @@ def test_5_mlflow_artifacts_in_the_bucket_load_back(tmp_path, env, bucket):
         wait_for(f"{uri}/health", seconds=180, process=server)
         project = make_project_copy(tmp_path / "project")
         tracked = {**env, "MLFLOW_TRACKING_URI": uri}
-        assert_ok(kedro_cli(project, "run", "--env", "s3", env=tracked))
+        assert_ok(
+            kedro_cli(project, "run", "--env", "s3", env=tracked, subprocess_run=True)
+        )
         bucket.invalidate_cache()
         stored = bucket.glob(f"{BUCKET}/mlartifacts/**/MLmodel")
         assert stored, "the model's files are not in the bucket"
