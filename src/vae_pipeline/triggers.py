@@ -55,7 +55,7 @@ Batches = dict[str, frozenset[tuple[str, str]]]
 class IncomingWatch:
     """The two catalog datasets the trigger looks at, built as Kedro builds them."""
 
-    incoming: Any  # vae_pipeline.datasets.raw_datasets.OptionalPartitionedDataset
+    incoming: Any  # vae_pipeline.datasets.OptionalPartitionedDataset
     record: Any  # vae_pipeline.datasets.DataVersionDataset
 
     @classmethod

@@ -12,7 +12,7 @@ from kedro.io import DatasetError
 
 from tests.conftest import typed_params
 from vae_pipeline.data.incoming import IncomingFile
-from vae_pipeline.datasets.raw_datasets import OptionalPartitionedDataset
+from vae_pipeline.datasets.partitions import OptionalPartitionedDataset
 from vae_pipeline.errors import printable
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
 from vae_pipeline.pipelines.retraining.nodes import collect_incoming_sources

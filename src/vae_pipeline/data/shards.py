@@ -11,6 +11,7 @@ versions them and saves them whole or not at all.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -239,3 +240,57 @@ class ShardWriter:
         self.close()
         if self._left or len(self.shards) != len(self.counts):
             raise ValueError("stream yielded fewer examples than it declared")
+
+
+def write_shards(
+    open_file: Callable[[str], IO[bytes]],
+    stream: ImageStream,
+    *,
+    shard_size: int,
+    version: str | None,
+    writer: dict[str, Any],
+) -> None:
+    """Write a stream as shards and then, last, its manifest: a split without
+    one is unfinished.
+
+    Args:
+        open_file: A file of the split by name, opened for writing.
+        stream: The images (and labels) to write, read chunk by chunk.
+        shard_size: Examples per shard file.
+        version: The split's data version, recorded in the manifest.
+        writer: Who writes it (host and pid), recorded in the manifest.
+    """
+    image_shape = tuple(int(d) for d in stream.image_shape)
+    shards = ShardWriter(
+        open_file,
+        num_examples=int(stream.num_examples),
+        image_shape=image_shape,
+        has_labels=bool(stream.has_labels),
+        shard_size=shard_size,
+    )
+    try:
+        for images, labels in stream.iter_chunks():
+            if tuple(images.shape[1:]) != image_shape:
+                raise ValueError(
+                    f"chunk of shape {images.shape[1:]} in a stream of "
+                    f"{image_shape} images"
+                )
+            shards.write(images, labels if shards.has_labels else None)
+    finally:
+        shards.close()
+    shards.finish()
+    manifest = {
+        "format": FORMAT_NAME,
+        "format_version": 1,
+        "num_examples": int(stream.num_examples),
+        "image_shape": list(image_shape),
+        "image_dtype": IMAGE_DTYPE.str,
+        "label_dtype": LABEL_DTYPE.str if shards.has_labels else None,
+        "label_names": (stream.label_names or None) if shards.has_labels else None,
+        "content_sha256": shards.digest.hexdigest(),
+        "version": version,
+        "writer": writer,
+        "shards": shards.shards,
+    }
+    with open_file(MANIFEST) as file:
+        file.write(json.dumps(manifest, indent=2).encode())

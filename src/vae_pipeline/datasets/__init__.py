@@ -2,6 +2,7 @@
 
 from vae_pipeline.datasets.data_version import DataVersionDataset
 from vae_pipeline.datasets.model_input_versions import ModelInputVersionsDataset
+from vae_pipeline.datasets.partitions import OptionalPartitionedDataset
 from vae_pipeline.datasets.raw_datasets import (
     DigitsDataset,
     IDXDataset,
@@ -19,5 +20,6 @@ __all__ = [
     "KerasImagesDataset",
     "ModelInputVersionsDataset",
     "NPZImagesDataset",
+    "OptionalPartitionedDataset",
     "ShardedArrayDataset",
 ]

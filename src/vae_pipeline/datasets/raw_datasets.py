@@ -7,20 +7,15 @@ the source that the ingestion parameters select is ever read.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
-from fsspec.utils import tokenize
 from kedro.io import AbstractDataset, DatasetError
-from kedro_datasets.partitions import PartitionedDataset
 
 from vae_pipeline.data.files import StoredFile
 from vae_pipeline.data.idx import idx_source
 from vae_pipeline.data.keras_datasets import KerasDatasetName, KerasSplit, keras_source
 from vae_pipeline.data.sources import ImageSource, array_source, given_splits
-from vae_pipeline.errors import printable
 
 _DIGITS_MAX_VALUE = 16
 
@@ -197,60 +192,3 @@ class DigitsDataset(_ReadOnlyDataset):
 
     def _describe(self) -> dict[str, Any]:
         return {"source": "sklearn.datasets.load_digits"}
-
-
-class OptionalPartitionedDataset(PartitionedDataset):
-    """kedro-datasets' ``PartitionedDataset`` that loads as an empty mapping when
-    there are no partitions, instead of failing, and refuses symbolic links.
-
-    An unused raw source, or an incoming folder with nothing new, is an empty
-    folder; object stores have no empty folders, so there the path does not exist
-    at all and ``PartitionedDataset`` would fail every run that merely declares it.
-
-    fsspec's ``find`` follows links on a local disk, so a link in ``incoming/`` or
-    an image folder would merge files from anywhere without a word: a file or
-    folder that is a link fails the load, naming it, unless the catalog entry
-    opts in with ``follow_symlinks: true``.
-    """
-
-    def __init__(self, *, follow_symlinks: bool = False, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._follow_symlinks = follow_symlinks
-
-    def load(self) -> dict[str, Any]:
-        partitions = self._list_partitions()
-        if not partitions:
-            return {}
-        if not self._follow_symlinks and self._protocol in (None, "file"):
-            _refuse_links(self._path, partitions)
-        return super().load()
-
-    def ukeys(self) -> dict[str, str]:
-        """A hash of every partition's listing entry (size and times on a disk,
-        size and ETag on object storage), by partition id, from one fresh listing
-        (no request per file): two looks tell a folder still being written from
-        one that has settled."""
-        self._invalidate_caches()
-        found = self._filesystem.find(
-            self._normalized_path, detail=True, **self._load_args
-        )
-        return {
-            self._path_to_partition(path): tokenize(info)
-            for path, info in found.items()
-            if path.endswith(self._filename_suffix)
-        }
-
-
-def _refuse_links(root: str, partitions: list[str]) -> None:
-    """Fail on the first link between ``root`` and a partition file."""
-    base = Path(root).absolute()
-    for partition in partitions:
-        current = base
-        for name in Path(partition).absolute().relative_to(base).parts:
-            current = current / name
-            if current.is_symlink():  # DatasetError: Kedro adds no framing to it
-                raise DatasetError(
-                    f"{printable(str(current))}: a symbolic link (to "
-                    f"{printable(os.readlink(current))}); copy the data in, or set "
-                    "follow_symlinks: true on the catalog entry to read links"
-                )

@@ -17,9 +17,9 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 from fsspec.implementations.cached import WholeFileCacheFileSystem
@@ -29,12 +29,10 @@ from kedro.io.core import VersionNotFoundError
 from vae_pipeline.data.files import filesystem
 from vae_pipeline.data.shards import (
     FORMAT_NAME,
-    IMAGE_DTYPE,
-    LABEL_DTYPE,
     MANIFEST,
     WRITER,
     ShardedArrays,
-    ShardWriter,
+    write_shards,
 )
 from vae_pipeline.data.stream import ImageStream
 from vae_pipeline.datasets.data_version import committed_split_versions, writer
@@ -204,8 +202,12 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
         partial = staging / f".{target.name}-{os.getpid()}-{uuid.uuid4().hex}.partial"
         partial.mkdir()
         try:
-            self._write(
-                lambda name: (partial / name).open("wb"), stream, version=version
+            write_shards(
+                lambda name: (partial / name).open("wb"),
+                stream,
+                shard_size=self._shard_size,
+                version=version,
+                writer=writer(),
             )
             if self._version:
                 try:  # the version's folder is claimed once, atomically
@@ -227,54 +229,14 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
         self._fs.pipe_file(
             f"{target}/{WRITER}", json.dumps({"writer": writer()}).encode()
         )
-        self._write(
+        write_shards(
             lambda name: self._fs.open(f"{target}/{name}", "wb"),
             stream,
+            shard_size=self._shard_size,
             version=version,
+            writer=writer(),
         )
         self._saved_version = version
-
-    def _write(
-        self,
-        open_file: Callable[[str], IO[bytes]],
-        stream: ImageStream,
-        *,
-        version: str | None,
-    ) -> None:
-        image_shape = tuple(int(d) for d in stream.image_shape)
-        shards = ShardWriter(
-            open_file,
-            num_examples=int(stream.num_examples),
-            image_shape=image_shape,
-            has_labels=bool(stream.has_labels),
-            shard_size=self._shard_size,
-        )
-        try:
-            for images, labels in stream.iter_chunks():
-                if tuple(images.shape[1:]) != image_shape:
-                    raise DatasetError(
-                        f"chunk of shape {images.shape[1:]} in a stream of "
-                        f"{image_shape} images"
-                    )
-                shards.write(images, labels if shards.has_labels else None)
-        finally:
-            shards.close()
-        shards.finish()
-        manifest = {
-            "format": FORMAT_NAME,
-            "format_version": 1,
-            "num_examples": int(stream.num_examples),
-            "image_shape": list(image_shape),
-            "image_dtype": IMAGE_DTYPE.str,
-            "label_dtype": LABEL_DTYPE.str if shards.has_labels else None,
-            "label_names": (stream.label_names or None) if shards.has_labels else None,
-            "content_sha256": shards.digest.hexdigest(),
-            "version": version,
-            "writer": writer(),
-            "shards": shards.shards,
-        }
-        with open_file(MANIFEST) as file:  # last: a split without one is unfinished
-            file.write(json.dumps(manifest, indent=2).encode())
 
     def _exists(self) -> bool:
         try:

@@ -21,7 +21,10 @@ from tests.conftest import (
     typed_params,
 )
 from vae_pipeline.data.idx import write_idx
-from vae_pipeline.datasets import IDXSplitsDataset, ShardedArrayDataset
+from vae_pipeline.datasets import (
+    IDXSplitsDataset,
+    sharded_array_dataset,
+)
 from vae_pipeline.errors import InputDataError
 from vae_pipeline.pipelines.data_ingestion import create_pipeline
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
@@ -487,16 +490,19 @@ def test_a_full_disk_while_writing_the_splits_changes_no_committed_version(
 ):
     ingest(make_catalog, run_pipeline)
     committed = make_catalog().load("data_version")
-    write = ShardedArrayDataset._write
+    write = sharded_array_dataset.write_shards
 
-    def full_disk_on_validation(dataset, open_file, stream, *, version):
-        def no_space(name):
-            raise OSError(errno.ENOSPC, "No space left on device")
+    def full_disk_on_validation(open_file, stream, **options):
+        def opened(name):  # the validation split's files find the disk full
+            file = open_file(name)
+            if "/.validation-" in file.name:
+                file.close()
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return file
 
-        validation = dataset._filepath.name == "validation"
-        write(dataset, no_space if validation else open_file, stream, version=version)
+        write(opened, stream, **options)
 
-    monkeypatch.setattr(ShardedArrayDataset, "_write", full_disk_on_validation)
+    monkeypatch.setattr(sharded_array_dataset, "write_shards", full_disk_on_validation)
     with pytest.raises(DatasetError, match=r"No space left on device"):
         ingest(make_catalog, run_pipeline, split={"seed": 8})
     fresh = make_catalog()
