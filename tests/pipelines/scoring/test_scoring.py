@@ -79,7 +79,7 @@ def test_other_distributions_are_flagged_more_than_held_out_digits(
         np.savez(folder / f"{name}.npz", x=x)
     catalog = make_catalog(
         scoring_files={
-            "type": "vae_pipeline.datasets.raw_datasets.OptionalPartitionedDataset",
+            "type": "vae_pipeline.datasets.OptionalPartitionedDataset",
             "path": str(folder),
             "dataset": {"type": "vae_pipeline.datasets.incoming.IncomingFileDataset"},
         },
