@@ -195,4 +195,6 @@ def idx_source(
             pass
 
     with_labels = "" if labels is None else f" with labels {labels}"
+    if labels is not None and labels_optional:
+        with_labels += " where that file exists"
     return ImageSource(read=read, kind="idx", description=f"IDX {images}{with_labels}")

@@ -73,7 +73,9 @@ def _check_holds(
         )
 
 
-def _labels(archive: zipfile.ZipFile, file: StoredFile, y: str, count: int) -> Any:
+def _labels(
+    archive: zipfile.ZipFile, file: StoredFile, y: str, count: int
+) -> np.ndarray:
     with archive.open(f"{y}.npy") as member:
         shape, dtype = _header(member, file, y)
         if len(shape) != 1:
@@ -82,9 +84,12 @@ def _labels(archive: zipfile.ZipFile, file: StoredFile, y: str, count: int) -> A
             raise InputDataError(
                 f"{file}: '{y}' has {shape[0]} labels for {count} images"
             )
-        _check_holds(archive, member, file, y, shape[0] * dtype.itemsize)
-    with archive.open(f"{y}.npy") as member:
-        return np.lib.format.read_array(member, allow_pickle=False)
+        size = shape[0] * dtype.itemsize
+        _check_holds(archive, member, file, y, size)
+        data = read_exact(member, size, file)
+        if len(data) != size:
+            raise InputDataError(f"{file}: array '{y}' is truncated")
+        return np.frombuffer(data, dtype)
 
 
 def iter_npz(file: StoredFile, x: str, y: str, chunk_size: int) -> Chunks:
