@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import logging
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import mlflow
 import pytest
@@ -195,39 +191,59 @@ def _kedro_in_process(
     project: Path, args: list[str], env: dict[str, str]
 ) -> subprocess.CompletedProcess[str]:
     """``kedro <args>`` through Click's ``CliRunner``, with what a run changes in
-    the process put back after: the working folder, the environment (where MLflow
-    also writes its URIs), ``sys.path``, the root logging handlers, MLflow's
-    URIs, experiment and active run, TensorFlow's op determinism and Keras's
-    session."""
+    the process (working folder, environment, ``sys.path``, logging handlers,
+    MLflow's URIs and active run, TensorFlow's op determinism) put back after."""
+    import logging
+    import traceback
+
     import keras
     from click.testing import CliRunner
     from kedro.framework.cli.cli import KedroCLI
+    from kedro.framework.project import LOGGING
     from mlflow.tracking import fluent
     from tensorflow.python.framework import config as tf_config
 
-    overrides = {**cli_env(env), "MLFLOW_TRACKING_URI": env.get("MLFLOW_TRACKING_URI")}
     root = logging.getLogger()
-    experiment = fluent._active_experiment_id  # noqa: SLF001 (no public reset)
-    with contextlib.ExitStack() as restore:  # undone in the reverse order
-        restore.enter_context(mock.patch.dict(os.environ))
-        restore.enter_context(mock.patch.object(sys, "path", list(sys.path)))
-        restore.enter_context(mock.patch.object(root, "handlers", root.handlers[:]))
-        restore.enter_context(
-            mock.patch.object(fluent, "_active_experiment_id", experiment)
-        )
-        restore.enter_context(contextlib.chdir(project))
-        restore.callback(mlflow.set_registry_uri, None)  # the tracking URI's again
-        restore.callback(mlflow.set_tracking_uri, mlflow.get_tracking_uri())
-        restore.callback(mlflow.end_run)
-        restore.callback(keras.backend.clear_session)
-        restore.callback(tf_config.disable_op_determinism)
-        result = CliRunner().invoke(KedroCLI(project_path=project), args, env=overrides)
-    stderr = result.stderr
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        stderr += "".join(traceback.format_exception(result.exception))
-    return subprocess.CompletedProcess(
-        ["kedro", *args], result.exit_code, result.stdout, stderr
-    )
+    saved = (os.getcwd(), dict(os.environ), list(sys.path), root.handlers[:])
+    tracking, experiment = mlflow.get_tracking_uri(), fluent._active_experiment_id  # noqa: SLF001
+    runner = CliRunner()
+    overrides = cli_env(env)
+    overrides["MLFLOW_TRACKING_URI"] = env.get("MLFLOW_TRACKING_URI")
+    code: int | str | None = 0
+    try:
+        os.chdir(project)
+        with runner.isolation(env=overrides) as (stdout, stderr, _):
+            LOGGING.configure(LOGGING.data)  # its console writes to this runner
+            try:
+                KedroCLI(project_path=project).main(args=args, prog_name="kedro")
+            except SystemExit as exit_:
+                code = exit_.code
+            except Exception:  # noqa: BLE001 (a process prints it and exits 1)
+                sys.stderr.write(traceback.format_exc())
+                code = 1
+            sys.stdout.flush()
+            sys.stderr.flush()
+            output = (stdout.getvalue().decode(), stderr.getvalue().decode())
+    finally:
+        mlflow.end_run()
+        # MLflow keeps its URIs and experiment in globals and in the environment.
+        mlflow.set_tracking_uri(tracking)
+        mlflow.set_registry_uri(None)  # the tracking URI's, as before the run
+        fluent._active_experiment_id = experiment  # noqa: SLF001 (no public reset)
+        cwd, environ, path, handlers = saved
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(environ)
+        sys.path[:] = path
+        root.handlers[:] = handlers
+        tf_config.disable_op_determinism()  # a run with training.deterministic
+        keras.backend.clear_session()
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # sys.exit("message")
+        output = (output[0], output[1] + f"{code}\n")
+        code = 1
+    return subprocess.CompletedProcess(["kedro", *args], code, *output)
 
 
 CHROMIUM_FLAGS = (
