@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -187,43 +188,27 @@ def kedro_cli(
     return _kedro_in_process(project, list(args), env or {})
 
 
-def _kedro_in_process(
-    project: Path, args: list[str], env: dict[str, str]
-) -> subprocess.CompletedProcess[str]:
-    """``kedro <args>`` through Click's ``CliRunner``, with what a run changes in
-    the process (working folder, environment, ``sys.path``, logging handlers,
-    MLflow's URIs and active run, TensorFlow's op determinism) put back after."""
+@contextlib.contextmanager
+def _process_state_kept() -> Iterator[None]:
+    """Put back what a ``kedro run`` changes in the process: working folder,
+    environment, ``sys.path``, logging handlers, MLflow's URIs and active run,
+    TensorFlow's op determinism and Keras's session."""
     import logging
-    import traceback
 
     import keras
-    from click.testing import CliRunner
-    from kedro.framework.cli.cli import KedroCLI
-    from kedro.framework.project import LOGGING
+    from absl import logging as absl_logging
     from mlflow.tracking import fluent
     from tensorflow.python.framework import config as tf_config
 
     root = logging.getLogger()
     saved = (os.getcwd(), dict(os.environ), list(sys.path), root.handlers[:])
+    # Configuring logging closes every handler's stream that is not sys.stderr,
+    # TensorFlow's absl handler's included: pytest's capture, outside a runner.
+    absl = absl_logging.get_absl_handler().python_handler
+    absl_stream = absl.stream
     tracking, experiment = mlflow.get_tracking_uri(), fluent._active_experiment_id  # noqa: SLF001
-    runner = CliRunner()
-    overrides = cli_env(env)
-    overrides["MLFLOW_TRACKING_URI"] = env.get("MLFLOW_TRACKING_URI")
-    code: int | str | None = 0
     try:
-        os.chdir(project)
-        with runner.isolation(env=overrides) as (stdout, stderr, _):
-            LOGGING.configure(LOGGING.data)  # its console writes to this runner
-            try:
-                KedroCLI(project_path=project).main(args=args, prog_name="kedro")
-            except SystemExit as exit_:
-                code = exit_.code
-            except Exception:  # noqa: BLE001 (a process prints it and exits 1)
-                sys.stderr.write(traceback.format_exc())
-                code = 1
-            sys.stdout.flush()
-            sys.stderr.flush()
-            output = (stdout.getvalue().decode(), stderr.getvalue().decode())
+        yield
     finally:
         mlflow.end_run()
         # MLflow keeps its URIs and experiment in globals and in the environment.
@@ -236,8 +221,42 @@ def _kedro_in_process(
         os.environ.update(environ)
         sys.path[:] = path
         root.handlers[:] = handlers
+        absl.setStream(absl_stream)
         tf_config.disable_op_determinism()  # a run with training.deterministic
         keras.backend.clear_session()
+
+
+def _kedro_in_process(
+    project: Path, args: list[str], env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """``kedro <args>`` through Click's ``CliRunner``, with what a run changes in
+    the process put back after (:func:`_process_state_kept`)."""
+    import traceback
+
+    from absl import logging as absl_logging
+    from click.testing import CliRunner
+    from kedro.framework.cli.cli import KedroCLI
+    from kedro.framework.project import LOGGING
+
+    runner = CliRunner()
+    overrides = cli_env(env)
+    overrides["MLFLOW_TRACKING_URI"] = env.get("MLFLOW_TRACKING_URI")
+    code: int | str | None = 0
+    with _process_state_kept():
+        os.chdir(project)
+        with runner.isolation(env=overrides) as (stdout, stderr, _):
+            absl_logging.get_absl_handler().python_handler.setStream(sys.stderr)
+            LOGGING.configure(LOGGING.data)  # its console writes to this runner
+            try:
+                KedroCLI(project_path=project).main(args=args, prog_name="kedro")
+            except SystemExit as exit_:
+                code = exit_.code
+            except Exception:  # noqa: BLE001 (a process prints it and exits 1)
+                sys.stderr.write(traceback.format_exc())
+                code = 1
+            sys.stdout.flush()
+            sys.stderr.flush()
+            output = (stdout.getvalue().decode(), stderr.getvalue().decode())
     if code is None:
         code = 0
     elif not isinstance(code, int):  # sys.exit("message")
