@@ -35,7 +35,7 @@ from vae_pipeline.tracking.server import (
     bound_retries,
     check_tracking_server,
 )
-from vae_pipeline.tracking.stale_runs import HOST_TAG, PID_TAG, clean_up_dead_runs
+from vae_pipeline.tracking.stale_runs import HOST_TAG, PID_TAG, mark_dead_runs_killed
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class TrackingHooks:
         }
         mlflow.set_tags({key: value for key, value in tags.items() if value})
         client = MlflowClient()
-        clean_up_dead_runs(client, run.info.experiment_id)
+        mark_dead_runs_killed(client, run.info.experiment_id)
         self._aliases = {
             model.name: {alias: str(v) for alias, v in model.aliases.items()}
             for model in client.search_registered_models()

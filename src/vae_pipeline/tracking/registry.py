@@ -197,3 +197,61 @@ class ModelAliasesDataset(AbstractDataset[dict[str, Any], dict[str, str]]):
 
     def _describe(self) -> dict[str, Any]:
         return {"model_name": self._model_name}
+
+
+class ModelVersionsDataset(AbstractDataset[list[str], list[dict[str, Any]]]):
+    """The versions of a registered model with the status of the runs that
+    registered them, and the way to delete versions.
+
+    Loading gives one ``{"version", "run_id", "run_status", "aliases"}`` per
+    version (empty before the first registration); saving a list of version
+    numbers deletes those versions. The node that chooses them
+    (``remove_abandoned_versions_node``) holds the rule.
+    """
+
+    def __init__(
+        self, *, model_name: str, metadata: dict[str, Any] | None = None
+    ) -> None:
+        self._model_name = model_name
+        self.metadata = metadata
+
+    def load(self) -> list[dict[str, Any]]:
+        client = MlflowClient()
+        try:
+            held = client.get_registered_model(self._model_name).aliases
+        except MlflowException as error:
+            if error.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+                raise
+            return []
+        statuses: dict[str, str] = {}
+        versions = []
+        # search_model_versions leaves ``aliases`` empty (MLflow 3.17): the
+        # registered model itself says which versions its aliases point at.
+        for version in client.search_model_versions(f"name = '{self._model_name}'"):
+            run_id = str(version.run_id or "")
+            if run_id and run_id not in statuses:
+                statuses[run_id] = client.get_run(run_id).info.status
+            versions.append(
+                {
+                    "version": str(version.version),
+                    "run_id": run_id,
+                    "run_status": statuses.get(run_id, ""),
+                    "aliases": sorted(
+                        a for a, v in held.items() if str(v) == str(version.version)
+                    ),
+                }
+            )
+        return sorted(versions, key=lambda version: int(version["version"]))
+
+    def save(self, data: list[str]) -> None:
+        client = MlflowClient()
+        for version in data:
+            client.delete_model_version(self._model_name, str(version))
+            logger.info(
+                "Deleted model '%s' version %s, registered by the killed run",
+                self._model_name,
+                version,
+            )
+
+    def _describe(self) -> dict[str, Any]:
+        return {"model_name": self._model_name}

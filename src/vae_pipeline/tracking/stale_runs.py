@@ -1,5 +1,8 @@
-"""MLflow runs left RUNNING by a ``kedro run`` that was killed, and what they
-registered."""
+"""MLflow runs left RUNNING by a ``kedro run`` that was killed.
+
+What such a run registered is removed by the next run that releases a model, in
+its first node (``remove_abandoned_versions_node`` of the registration pipeline).
+"""
 
 from __future__ import annotations
 
@@ -51,35 +54,3 @@ def mark_dead_runs_killed(client: MlflowClient, experiment_id: str) -> list[str]
             )
             killed.append(run.info.run_id)
     return killed
-
-
-def clean_up_dead_runs(client: MlflowClient, experiment_id: str) -> None:
-    """Mark KILLED the runs a dead process left RUNNING, and delete the model
-    versions they registered that no alias points at.
-
-    The rule, for every kill point: a version that holds an alias is never
-    deleted (a run killed after moving ``@champion`` leaves a champion); one that
-    holds none is not a model anyone chose (a run killed between registering it
-    and moving its alias), and the data it was trained on is trained on again by
-    the next retraining (``select_new_files`` of the retraining pipeline).
-    """
-    for run_id in mark_dead_runs_killed(client, experiment_id):
-        for version in client.search_model_versions(f"run_id = '{run_id}'"):
-            # search_model_versions leaves ``aliases`` empty (MLflow 3.17): the
-            # registered model itself says which versions its aliases point at.
-            held = client.get_registered_model(version.name).aliases
-            names = sorted(a for a, v in held.items() if str(v) == str(version.version))
-            if names:
-                logger.info(
-                    "Kept model '%s' version %s of the killed run: it is %s",
-                    version.name,
-                    version.version,
-                    ", ".join(f"@{name}" for name in names),
-                )
-                continue
-            client.delete_model_version(version.name, version.version)
-            logger.info(
-                "Deleted model '%s' version %s, registered by the killed run",
-                version.name,
-                version.version,
-            )

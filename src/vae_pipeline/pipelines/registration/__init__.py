@@ -4,13 +4,7 @@ aliased."""
 from vae_pipeline.pipelines.registration.pipeline import (
     REPORT_FIGURES,
     create_pipeline,
-    register_model_node,
-    report_model_node,
+    release,
 )
 
-__all__ = [
-    "REPORT_FIGURES",
-    "create_pipeline",
-    "register_model_node",
-    "report_model_node",
-]
+__all__ = ["REPORT_FIGURES", "create_pipeline", "release"]

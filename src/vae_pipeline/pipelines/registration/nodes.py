@@ -28,6 +28,31 @@ from vae_pipeline.tracking.vae_flavor import ServableVAE
 logger = logging.getLogger(__name__)
 
 
+def abandoned_versions(model_versions: list[dict[str, Any]]) -> list[str]:
+    """The versions a killed run registered that no alias holds, to delete.
+
+    A ``kill -9`` ends a run before anything can undo it (a run that fails is
+    undone at once, by :class:`vae_pipeline.tracking.hooks.TrackingHooks`), and
+    the next run marks it KILLED. Its version is then either chosen (an alias
+    points at it: the run was killed after moving it, and the version stays) or
+    nobody's model, which this node gives to ``abandoned_model_versions`` to
+    delete. The data that version was trained on is trained on again by the next
+    retraining (``select_new_files``).
+
+    Args:
+        model_versions: Every version of the registered model, with the status of
+            the run that registered it and the aliases that point at it.
+
+    Returns:
+        The numbers of the versions to delete.
+    """
+    return [
+        version["version"]
+        for version in model_versions
+        if version["run_status"] == "KILLED" and not version["aliases"]
+    ]
+
+
 def latent_reference(
     vae_model: VAE, train_split: ShardedArrays, params: RegistrationParams
 ) -> LatentReference:
@@ -130,9 +155,11 @@ def decide_first_champion(
     }
 
 
-def first_champion(
+def assign_first_champion(
     registered_model: dict[str, str],
     promotion_decision: dict[str, Any],
+    data_version: dict[str, Any],
+    model_report: str,
     params: RegistrationParams,
 ) -> dict[str, Any]:
     """Apply :func:`decide_first_champion`'s decision to the aliases.
@@ -140,6 +167,8 @@ def first_champion(
     Args:
         registered_model: The version this run registered.
         promotion_decision: Whether it becomes champion.
+        data_version: The committed data it was trained on.
+        model_report: Its report page, written before an alias points at it.
         params: Registration parameters (``champion_alias``).
 
     Returns:
@@ -148,8 +177,9 @@ def first_champion(
     aliases = [params.champion_alias] if promotion_decision["promote"] else []
     if aliases:
         logger.info(
-            "Version %s becomes @%s: the first version",
+            "Version %s (data version %s) becomes @%s: the first version",
             registered_model["version"],
+            data_version["version"],
             params.champion_alias,
         )
     return {"version": registered_model["version"], "aliases": aliases, "tags": {}}

@@ -594,13 +594,15 @@ def promote_model(
     registered_model: dict[str, str],
     decision: dict[str, Any],
     data_version: dict[str, Any],
+    model_report: str,
     params: RegistrationParams,
 ) -> dict[str, Any]:
     """Point the champion alias at the new version when the decision says so,
     the challenger alias otherwise; tag the version and its run with the outcome.
 
-    Runs once the merged data is committed (``data_version``), so an alias never
-    points at a model whose data no reader can see.
+    Runs once the merged data is committed (``data_version``) and the version's
+    report written (``model_report``), so an alias never points at a model whose
+    data no reader can see, or that has no report.
 
     Returns:
         The alias update for ``model_aliases``.

@@ -132,41 +132,33 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="promotion_scores",
                 name="score_for_promotion_node",
             ),
-            Node(
-                func=decide_promotion,
-                inputs=["promotion_scores", "params:retraining"],
-                outputs=["promotion_decision", "promotion_metrics"],
-                name="decide_promotion_node",
-            ),
-            registration.register_model_node(),
-            Node(
-                func=commit_merged_data,
-                inputs=[
-                    "current_data_version",
-                    "train_split",
-                    "validation_split",
-                    "new_incoming_files",
-                    "retraining_summary",
-                    "registered_model",
-                ],
-                outputs="data_version",
-                name="commit_data_version_node",
-            ),
-            data_ingestion.track_data_version_node(),
-            registration.create_pipeline().only_nodes("generate_prior_samples_node"),
-            registration.report_model_node(
-                figures=(*registration.REPORT_FIGURES, "drift_histogram")
-            ),
-            Node(
-                func=promote_model,
-                inputs=[
-                    "registered_model",
-                    "promotion_decision",
-                    "data_version",
-                    "params:registration",
-                ],
-                outputs="model_aliases",
-                name="promote_model_node",
+            registration.release(
+                decide=Node(
+                    func=decide_promotion,
+                    inputs=["promotion_scores", "params:retraining"],
+                    outputs=["promotion_decision", "promotion_metrics"],
+                    name="decide_promotion_node",
+                ),
+                commit=Pipeline(
+                    [
+                        Node(
+                            func=commit_merged_data,
+                            inputs=[
+                                "current_data_version",
+                                "train_split",
+                                "validation_split",
+                                "new_incoming_files",
+                                "retraining_summary",
+                                "registered_model",
+                            ],
+                            outputs="data_version",
+                            name="commit_data_version_node",
+                        ),
+                        data_ingestion.track_data_version_node(),
+                    ]
+                ),
+                move_aliases=promote_model,
+                figures=(*registration.REPORT_FIGURES, "drift_histogram"),
             ),
         ]
     )
