@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
+from kedro.io import DataCatalog
 from mlflow.entities.model_registry import ModelVersion, ModelVersionTag
 
 from vae_pipeline.tracking.summary import (
     RunSummaryHooks,
-    _location,
-    _relative,
-    _up,
     metric_lines,
 )
 
@@ -88,21 +88,36 @@ def test_a_version_that_is_not_champion_says_which_is_and_how_to_change_it():
     )
 
 
-class _S3Dataset:
-    _protocol = "s3"
-
-
-class _LocalDataset:
-    _protocol = "file"
-
-
-def test_paths_keep_their_protocol_and_local_ones_read_from_the_project(tmp_path):
-    record = "bucket/data/05_model_input/data_version.json/V1/data_version.json"
-    url = _location(_S3Dataset(), record)
-    assert url == f"s3://{record}"
-    assert _up(url, 3) == "s3://bucket/data/05_model_input"
-    assert _relative(_up(url, 3), tmp_path) == "s3://bucket/data/05_model_input"
+def test_saved_paths_keep_their_protocol_and_local_ones_read_from_the_project(
+    tmp_path, caplog
+):
+    """The summary finds a saved dataset's versioned path from its catalog entry
+    (through a wrapper such as CachedDataset) and the run's save version."""
     local = tmp_path / "data" / "06_models" / "vae.keras"
-    assert _relative(_location(_LocalDataset(), local), tmp_path) == (
-        "data/06_models/vae.keras"
+    catalog = DataCatalog.from_config(
+        {
+            "data_version": {
+                "type": "json.JSONDataset",
+                "filepath": "s3://bucket/data/05_model_input/data_version.json",
+                "versioned": True,
+            },
+            "vae_model": {
+                "type": "CachedDataset",
+                "versioned": True,
+                "dataset": {"type": "pickle.PickleDataset", "filepath": str(local)},
+            },
+            "unversioned": {"type": "pickle.PickleDataset", "filepath": "a.pkl"},
+        }
     )
+    summary = hooks()
+    summary._root = tmp_path  # noqa: SLF001 (set by after_context_created)
+    summary.after_catalog_created(catalog, save_version="V1")
+    for name in ("data_version", "vae_model", "unversioned"):
+        summary.after_dataset_saved(name, {})
+    with caplog.at_level(logging.INFO, logger="vae_pipeline.tracking.summary"):
+        summary.after_pipeline_run()
+    assert caplog.messages == [
+        "Run summary:",
+        "  model: data/06_models/vae.keras/V1/vae.keras",
+        "  data version: V1 (s3://bucket/data/05_model_input)",
+    ]

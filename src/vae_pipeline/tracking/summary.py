@@ -15,7 +15,7 @@ from typing import Any
 import mlflow
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
-from kedro.io import AbstractVersionedDataset, CachedDataset, DataCatalog
+from kedro.io import DataCatalog
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -72,16 +72,6 @@ def _relative(path: str, root: Path | None) -> str:
         return path
 
 
-def _location(dataset: Any, path: Any) -> str:
-    """A dataset's path with its protocol: Kedro's datasets keep ``s3://`` apart
-    (``_protocol``) from the path they read."""
-    text = str(path)
-    protocol = getattr(dataset, "_protocol", None)
-    if protocol in (None, "file", "local") or "://" in text:
-        return text
-    return f"{protocol}://{text}"
-
-
 def _up(path: str, levels: int = 1) -> str:
     """The folder ``levels`` above a path or URL (PurePath would fold ``s3://``)."""
     return path.rsplit("/", levels)[0]
@@ -108,6 +98,7 @@ class RunSummaryHooks:
 
     def _reset(self) -> None:
         self._catalog: DataCatalog | None = None
+        self._save_version: str | None = None
         self._run_id: str | None = None
         self._metrics: dict[str, Any] | None = None
         self._saved: dict[str, str] = {}
@@ -123,8 +114,22 @@ class RunSummaryHooks:
         self._champion = registry.get("champion_alias", "champion")
 
     @hook_impl
-    def after_catalog_created(self, catalog: DataCatalog) -> None:
-        self._catalog = catalog
+    def after_catalog_created(self, catalog: DataCatalog, save_version: str) -> None:
+        self._catalog, self._save_version = catalog, save_version
+
+    def _filepath(self, dataset_name: str) -> tuple[str, bool] | None:
+        """The ``filepath`` of a dataset's catalog entry (that of the dataset a
+        wrapper such as ``CachedDataset`` holds), and whether it is versioned."""
+        if self._catalog is None:
+            return None
+        config = self._catalog.config_resolver.resolve_pattern(dataset_name)
+        versioned = False
+        while isinstance(config, dict):
+            versioned = versioned or bool(config.get("versioned"))
+            if "filepath" in config:
+                return str(config["filepath"]), versioned
+            config = config.get("dataset")
+        return None
 
     @hook_impl(trylast=True)  # after kedro-mlflow opened the run
     def before_pipeline_run(self) -> None:
@@ -144,25 +149,18 @@ class RunSummaryHooks:
             )
 
     def _path_of(self, dataset_name: str) -> str | None:
-        dataset = self._catalog.get(dataset_name) if self._catalog else None
-        filepath = getattr(dataset, "_filepath", None)
-        return None if filepath is None else _location(dataset, filepath)
+        entry = self._filepath(dataset_name)
+        return None if entry is None else entry[0]
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
         if dataset_name == "evaluation_metrics" and isinstance(data, dict):
             self._metrics = data
-        dataset = self._catalog.get(dataset_name) if self._catalog else None
-        if isinstance(dataset, CachedDataset):  # the dataset it keeps in memory
-            dataset = dataset._dataset  # noqa: SLF001 (no public API)
-        version = (
-            dataset.resolve_save_version()
-            if isinstance(dataset, AbstractVersionedDataset)
-            else None
-        )
-        if version is not None:
-            path = dataset._get_versioned_path(version)  # noqa: SLF001 (no public API)
-            self._saved[dataset_name] = _location(dataset, path)
+        entry = self._filepath(dataset_name)
+        if entry is not None and entry[1]:  # Kedro's <filepath>/<version>/<name>
+            filepath = entry[0]
+            name = filepath.rsplit("/", 1)[-1]
+            self._saved[dataset_name] = f"{filepath}/{self._save_version}/{name}"
 
     @hook_impl(trylast=True)  # after the model was registered
     def after_pipeline_run(self) -> None:
