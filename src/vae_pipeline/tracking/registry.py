@@ -74,18 +74,24 @@ def register_run_model(
     return version
 
 
-def version_by_alias(
-    client: MlflowClient, name: str, alias: str
-) -> ModelVersion | None:
-    """The version of ``name`` that ``alias`` points at; None if there is none."""
+def registered_aliases(client: MlflowClient, name: str) -> dict[str, str] | None:
+    """``{alias: version}`` of the registered model ``name``; None if there is no
+    such model (before its first registration)."""
     try:
         aliases = client.get_registered_model(name).aliases
     except MlflowException as error:
         if error.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
             raise
         return None
-    version = aliases.get(alias)
-    return None if version is None else client.get_model_version(name, str(version))
+    return {alias: str(version) for alias, version in aliases.items()}
+
+
+def version_by_alias(
+    client: MlflowClient, name: str, alias: str
+) -> ModelVersion | None:
+    """The version of ``name`` that ``alias`` points at; None if there is none."""
+    version = (registered_aliases(client, name) or {}).get(alias)
+    return None if version is None else client.get_model_version(name, version)
 
 
 def assign_alias(client: MlflowClient, version: ModelVersion, alias: str) -> None:
@@ -177,14 +183,7 @@ class ModelAliasesDataset(AbstractDataset[dict[str, Any], dict[str, str]]):
         self.metadata = metadata
 
     def load(self) -> dict[str, str]:
-        client = MlflowClient()
-        try:
-            aliases = client.get_registered_model(self._model_name).aliases
-        except MlflowException as error:
-            if error.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
-                raise
-            return {}
-        return {alias: str(version) for alias, version in aliases.items()}
+        return registered_aliases(MlflowClient(), self._model_name) or {}
 
     def save(self, data: dict[str, Any]) -> None:
         client = MlflowClient()
@@ -217,11 +216,8 @@ class ModelVersionsDataset(AbstractDataset[list[str], list[dict[str, Any]]]):
 
     def load(self) -> list[dict[str, Any]]:
         client = MlflowClient()
-        try:
-            held = client.get_registered_model(self._model_name).aliases
-        except MlflowException as error:
-            if error.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
-                raise
+        held = registered_aliases(client, self._model_name)
+        if held is None:
             return []
         statuses: dict[str, str] = {}
         versions = []
@@ -237,7 +233,7 @@ class ModelVersionsDataset(AbstractDataset[list[str], list[dict[str, Any]]]):
                     "run_id": run_id,
                     "run_status": statuses.get(run_id, ""),
                     "aliases": sorted(
-                        a for a, v in held.items() if str(v) == str(version.version)
+                        a for a, v in held.items() if v == str(version.version)
                     ),
                 }
             )
