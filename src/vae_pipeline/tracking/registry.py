@@ -203,8 +203,9 @@ class ModelVersionsDataset(AbstractDataset[list[str], list[dict[str, Any]]]):
     registered them, and the way to delete versions.
 
     Loading gives one ``{"version", "run_id", "run_status", "aliases"}`` per
-    version (empty before the first registration); saving a list of version
-    numbers deletes those versions. The node that chooses them
+    version, empty before the first registration (``run_status`` is "" for a
+    version an alias holds: only the others can be abandoned); saving a list of
+    version numbers deletes those versions. The node that chooses them
     (``remove_abandoned_versions_node``) holds the rule.
     """
 
@@ -225,16 +226,17 @@ class ModelVersionsDataset(AbstractDataset[list[str], list[dict[str, Any]]]):
         # registered model itself says which versions its aliases point at.
         for version in client.search_model_versions(f"name = '{self._model_name}'"):
             run_id = str(version.run_id or "")
-            if run_id and run_id not in statuses:
+            aliases = sorted(a for a, v in held.items() if v == str(version.version))
+            # Only a version no alias holds can be abandoned: one request per run
+            # of those, not per version of a long registry.
+            if run_id and not aliases and run_id not in statuses:
                 statuses[run_id] = client.get_run(run_id).info.status
             versions.append(
                 {
                     "version": str(version.version),
                     "run_id": run_id,
                     "run_status": statuses.get(run_id, ""),
-                    "aliases": sorted(
-                        a for a, v in held.items() if v == str(version.version)
-                    ),
+                    "aliases": aliases,
                 }
             )
         return sorted(versions, key=lambda version: int(version["version"]))

@@ -58,8 +58,9 @@ def release(
     A node that fails at any step leaves the registry as the run found it: the
     version is deleted and the aliases put back
     (:class:`vae_pipeline.tracking.hooks.TrackingHooks`, since Kedro runs no node
-    after a failure). A run killed at any step leaves at most a version with no
-    alias, which step 1 of the next release removes.
+    after a failure). A run killed before step 5 leaves at most a version with no
+    alias, which step 1 of the next release removes; one killed after it leaves a
+    released version, which stays.
     """
     return Pipeline(
         [
