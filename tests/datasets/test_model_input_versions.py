@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -68,17 +69,19 @@ def test_versions_whose_writer_died_uncommitted_are_removed(tmp_path):
     assert left == [V1, V3, V4]
 
 
-def test_temporary_folders_of_dead_saves_are_removed_live_ones_kept(tmp_path):
-    staging = tmp_path / "train"
-    abandoned = staging / f".train-{dead_pid()}-0123abcd.partial"  # a kill -9
-    in_progress = staging / f".train-{os.getpid()}-4567ef01.partial"
-    for folder in (abandoned, in_progress):
-        folder.mkdir(parents=True)
-        (folder / "images-00000.npy").write_bytes(b"\0" * 64)
+def test_saves_cut_short_are_removed_when_their_writer_died(tmp_path):
+    """A save killed before its manifest leaves its ``writer.json``."""
+    folders = {}
+    for version, pid in ((V2, dead_pid()), (V3, os.getpid())):
+        folders[version] = tmp_path / "train" / version / "train"
+        folders[version].mkdir(parents=True)
+        writer = {"writer": {"host": socket.gethostname(), "pid": pid}}
+        (folders[version] / "writer.json").write_text(json.dumps(writer))
+        (folders[version] / "images-00000.npy").write_bytes(b"\0" * 64)
     dataset = versions(tmp_path)
     dataset.save(abandoned_data(dataset.load()))
-    assert not abandoned.exists()
-    assert in_progress.exists()
+    assert not folders[V2].parent.exists()
+    assert folders[V3].exists()
 
 
 def test_only_versions_of_the_splits_are_removed(tmp_path):

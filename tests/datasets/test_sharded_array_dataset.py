@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,6 +52,9 @@ def test_versions_accumulate_and_latest_loads(tmp_path):
         filepath=str(tmp_path / "v"), version=Version(None, "2026-01-02T00.00.00.000Z")
     )
     second.save(np.ones((3, 1, 1, 1), np.float32))
+    killed = tmp_path / "v" / "2026-01-03T00.00.00.000Z" / "v"  # no manifest
+    killed.mkdir(parents=True)
+    (killed / "writer.json").write_text("{}")
     latest = ShardedArrayDataset(
         filepath=str(tmp_path / "v"), version=Version(None, None)
     ).load()
@@ -64,16 +65,6 @@ def test_versions_accumulate_and_latest_loads(tmp_path):
     assert pinned.num_examples == 2
     manifest = json.loads((latest.directory / "manifest.json").read_text())
     assert manifest["format"] == "vae-pipeline-sharded-arrays"
-
-
-def _claimed_mid_save(images: np.ndarray, claimed: Path) -> ImageStream:
-    """A stream during whose save another run claims the version's folder."""
-
-    def read(size: int) -> Iterator[tuple[np.ndarray, None]]:
-        yield images, None
-        claimed.mkdir(parents=True)
-
-    return replace(ImageStream.of(images), read=read)
 
 
 def test_two_runs_saving_one_version_one_refuses_in_one_line(tmp_path):
@@ -92,10 +83,13 @@ def test_two_runs_saving_one_version_one_refuses_in_one_line(tmp_path):
         second.save(np.zeros((2, 1, 1, 1), np.float32))
     assert second.load().num_examples == 3
 
+    saving = tmp_path / "w" / version.save / "w"  # another run's save, unfinished
+    saving.mkdir(parents=True)
+    (saving / "writer.json").write_text("{}")
     racing = ShardedArrayDataset(filepath=str(tmp_path / "w"), version=version)
     with pytest.raises(DatasetError, match="being saved by another run"):
-        racing.save(_claimed_mid_save(images, tmp_path / "w" / version.save))
-    assert written_files(tmp_path / "w") == []
+        racing.save(images)
+    assert written_files(tmp_path / "w") == [saving / "writer.json"]
 
 
 def _failing(size: int) -> Iterator[tuple[np.ndarray, None]]:

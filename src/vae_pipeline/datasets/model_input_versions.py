@@ -1,12 +1,11 @@
 """What runs left in the model-input layer without committing it, and its removal.
 
 A split's version becomes visible only when a data version record commits it
-(:mod:`vae_pipeline.datasets.data_version`). A run killed or failed before its
-commit leaves version folders that no record names, and, on a local disk, the
-hidden ``.<split>-<pid>-<uuid>.partial`` folder of a save cut short. Nobody
-reads them, but they take space. ``remove_abandoned_data_node`` (at the start of
-ingestion and retraining) decides which to remove; this dataset lists them and
-removes them.
+(:mod:`vae_pipeline.datasets.data_version`). A run killed before its commit
+leaves version folders that no record names, finished or cut short (no
+manifest): nobody reads them, but they take space. ``remove_abandoned_data_node``
+(at the start of ingestion and retraining) decides which to remove; this dataset
+lists them and removes them.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ class ModelInputVersionsDataset(AbstractDataset[list[str], list[dict[str, Any]]]
     them.
 
     Loading lists every version folder of each split that no data version
-    commits, and every temporary ``.partial`` folder, as ``{"path", "split",
+    commits, as ``{"path", "split",
     "writer": {"host", "pid"} or None, "writer_alive": bool or None}``;
     ``writer_alive`` is None when the writer cannot be checked from here (a
     process of another machine, or no record of it). Saving a list of such paths
@@ -88,13 +87,9 @@ class ModelInputVersionsDataset(AbstractDataset[list[str], list[dict[str, Any]]]
             )
             for folder in self._fs.ls(root, detail=False):
                 name = PurePosixPath(folder).name
-                if name.endswith(".partial"):  # .<split>-<pid>-<uuid>.partial
-                    pid = name[len(split) + 2 :].split("-", 1)[0]
-                    writer = {"host": host, "pid": int(pid)} if pid.isdigit() else None
-                elif name.startswith(".") or name in committed:
+                if name.startswith(".") or name in committed:
                     continue
-                else:
-                    writer = self._writer(folder, split)
+                writer = self._writer(folder, split)
                 pid = (writer or {}).get("pid")
                 checkable = writer is not None and writer.get("host") == host
                 alive = (

@@ -4,19 +4,18 @@
 Saving consumes a stream of chunks, so an arbitrarily large split is written with
 bounded memory.
 
-A save goes to a hidden temporary folder beside the dataset and is moved into place
-only once every shard is written: a failed save leaves nothing behind. With
+A save writes ``writer.json``, the shards, and its manifest last, the same on a
+disk as on object storage (which cannot rename): a failed save removes what it
+wrote; one killed leaves a version with no manifest, which no load picks. With
 ``data_version:`` (see :mod:`vae_pipeline.datasets.data_version`) a saved version
 is read by other runs only once a data version record commits it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -102,7 +101,7 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
             filepath=PurePosixPath(path),
             version=version,
             exists_function=self._fs.exists,
-            glob_function=self._fs.glob,
+            glob_function=self._finished_versions,
         )
         self._shard_size = shard_size
         self._cache_dir = Path(cache_dir or Path(tempfile.gettempdir()) / CACHE_NAME)
@@ -120,6 +119,12 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
 
     def _url(self, path: PurePosixPath | str) -> str:
         return str(path) if self._local else f"{self._protocol}://{path}"
+
+    def _finished_versions(self, pattern: str) -> list[str]:
+        """The version folders of ``pattern`` whose save finished (a manifest)."""
+        return [
+            path.rpartition("/")[0] for path in self._fs.glob(f"{pattern}/{MANIFEST}")
+        ]
 
     def _committed(self) -> Iterator[str]:
         assert self._data_version is not None
@@ -174,69 +179,49 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
 
         return ShardedArrays(PurePosixPath(directory), manifest, local=local)
 
-    def _save_path(self) -> PurePosixPath:
-        try:
-            return self._get_save_path()
-        except DatasetError:
-            if not self._version:
-                raise
-            raise self._version_taken() from None
-
-    def _version_taken(self) -> DatasetError:
-        # Kedro names all of a run's saved versions by the run's start time, to the
-        # millisecond: two runs started together would write the same version.
-        return DatasetError(
-            f"{self._url(self._filepath)}: version {self.resolve_save_version()} is "
-            "being saved by another run started in the same millisecond; run again"
-        )
-
     def save(self, data: Any) -> None:
         stream = _as_stream(data)
         version = self.resolve_save_version() or None
-        if not self._local:
-            self._save_remote(stream, version)
-            return
-        target = Path(self._save_path())
-        staging = target.parents[1] if self._version else target.parent
-        staging.mkdir(parents=True, exist_ok=True)
-        partial = staging / f".{target.name}-{os.getpid()}-{uuid.uuid4().hex}.partial"
-        partial.mkdir()
+        target = self._save_target()
+        # The writer first and the manifest last: a save cut short is a folder
+        # with no manifest, which no load picks and which removal can attribute.
         try:
+            self._fs.pipe_file(
+                f"{target}/{WRITER}", json.dumps({"writer": writer()}).encode()
+            )
             write_shards(
-                lambda name: (partial / name).open("wb"),
+                lambda name: self._fs.open(f"{target}/{name}", "wb"),
                 stream,
                 shard_size=self._shard_size,
                 version=version,
                 writer=writer(),
             )
-            if self._version:
-                try:  # the version's folder is claimed once, atomically
-                    target.parent.mkdir()
-                except FileExistsError:
-                    raise self._version_taken() from None
-            else:  # unversioned overwrite
-                shutil.rmtree(target, ignore_errors=True)
-            os.replace(partial, target)
-            self._saved_version = version
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
-
-    def _save_remote(self, stream: ImageStream, version: str | None) -> None:
-        """On object storage, where nothing renames: the shards go straight to the
-        version's folder, ``writer.json`` first and the manifest last; readers
-        see the version once a data version record commits it."""
-        target = str(self._save_path())
-        self._fs.pipe_file(
-            f"{target}/{WRITER}", json.dumps({"writer": writer()}).encode()
-        )
-        write_shards(
-            lambda name: self._fs.open(f"{target}/{name}", "wb"),
-            stream,
-            shard_size=self._shard_size,
-            version=version,
-            writer=writer(),
-        )
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self._fs.rm(target.rpartition("/")[0] if version else target, True)
+            raise
         self._saved_version = version
+
+    def _save_target(self) -> str:
+        """The folder to save into, claimed for this run where it is versioned."""
+        if not self._version:  # unversioned: overwritten in place
+            if self._fs.exists(str(self._filepath)):
+                self._fs.rm(str(self._filepath), recursive=True)
+            return str(self._filepath)
+        try:
+            target = self._get_save_path()
+            if self._local:  # the version's folder is claimed once, atomically
+                Path(target).parents[1].mkdir(parents=True, exist_ok=True)
+                Path(target).parent.mkdir()
+        except (DatasetError, FileExistsError):
+            # Kedro names all of a run's saved versions by the run's start time, to
+            # the millisecond: two runs started together would write the same one.
+            raise DatasetError(
+                f"{self._url(self._filepath)}: version {self.resolve_save_version()}"
+                " is being saved by another run started in the same millisecond; "
+                "run again"
+            ) from None
+        return str(target)
 
     def _exists(self) -> bool:
         try:

@@ -495,7 +495,7 @@ def test_a_full_disk_while_writing_the_splits_changes_no_committed_version(
     def full_disk_on_validation(open_file, stream, **options):
         def opened(name):  # the validation split's files find the disk full
             file = open_file(name)
-            if "/.validation-" in file.name:
+            if "/validation/" in file.path:
                 file.close()
                 raise OSError(errno.ENOSPC, "No space left on device")
             return file
