@@ -101,17 +101,18 @@ def _short(size: int) -> Iterator[tuple[np.ndarray, None]]:
     yield np.zeros((8, 2, 2, 1), np.float32), None
 
 
-def _declaring_20(read) -> ImageStream:
+def _declaring(read, count: int = 20) -> ImageStream:
     return ImageStream(
-        read=read, num_examples=20, image_shape=(2, 2, 1), has_labels=False
+        read=read, num_examples=count, image_shape=(2, 2, 1), has_labels=False
     )
 
 
 @pytest.mark.parametrize(
     ("stream", "error"),
     [
-        (_declaring_20(_failing), "disk went away"),
-        (_declaring_20(_short), "fewer examples"),
+        (_declaring(_failing), "disk went away"),
+        (_declaring(_short), "fewer examples"),
+        (_declaring(_short, 6), "more examples"),
     ],
 )
 def test_failed_save_leaves_nothing(tmp_path, stream, error):

@@ -1,8 +1,5 @@
-"""Image sources from a set of files: NPZ archives, IDX files, image files.
-
-No Kedro dataset or pipeline: the retraining pipeline turns a batch of new files
-into sources with it, and the scoring pipeline the files it scores.
-"""
+"""Image sources from a set of files (NPZ, IDX, image files): a retraining's new
+batch, or the files scoring scores."""
 
 from __future__ import annotations
 
@@ -67,26 +64,12 @@ def file_sources(
     npz: NPZArrayNames,
     numeric_labels: bool,
 ) -> dict[str, ImageSource]:
-    """The image sources a set of files holds: one per NPZ archive or IDX images
-    file (with its labels file beside it), and one for all the image files.
-
-    Args:
-        files: The files by their path under ``where``.
-        where: The folder they are in, named in errors.
-        prefix: Put before each source's name (``<prefix>/<file>``).
-        image_folder: How image files are decoded (``image_size``,
-            ``color_mode``, ``skip_invalid``).
-        npz: The names of the images and labels arrays in NPZ archives.
-        numeric_labels: Image files in class folders must be named by their
-            numeric label (to join numerically labelled data); False ignores
-            the folders.
-
-    Returns:
-        Sources by name, nothing read yet.
-
-    Raises:
-        InputDataError: A file that is not image data, or IDX labels without
-            their images.
+    """The image sources a set of files holds, by ``<prefix>/<file>``, nothing
+    read yet: one per NPZ archive or IDX images file (its labels file beside it),
+    and one for all the image files, decoded as ``image_folder`` says. With
+    ``numeric_labels``, class folders must be numeric labels (to join numerically
+    labelled data). Files that are not image data, or IDX labels without their
+    images, raise :class:`InputDataError` naming them under ``where``.
     """
     sources: dict[str, ImageSource] = {}
     images: dict[str, IncomingFile] = {}

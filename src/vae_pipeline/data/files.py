@@ -1,10 +1,6 @@
-"""Files on any fsspec filesystem (local disk, ``s3://``, ``gs://``, ``memory://``),
-the way kedro-datasets' own datasets reach them: a URL, optional ``credentials``
-and ``fs_args``, one ``fsspec`` filesystem.
-
-Written here because the project's readers take one file handle to pass around
-(an IDX pair, an NPZ archive, an incoming file), named by its URL in errors; the
-I/O itself is fsspec's.
+"""Files on any fsspec filesystem, reached as kedro-datasets reach them: a URL,
+optional ``credentials`` and ``fs_args``. Written here because the readers pass
+one file handle around, named by its URL in errors; the I/O is fsspec's.
 """
 
 from __future__ import annotations

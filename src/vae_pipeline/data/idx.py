@@ -132,16 +132,8 @@ def write_idx(
     *,
     compress: bool | None = None,
 ) -> Path:
-    """Write an array as an IDX file (gzip-compressed when the name ends in .gz).
-
-    Args:
-        path: Destination file.
-        array: uint8 images (N, H, W) or labels (N,), or another IDX dtype.
-        compress: Force gzip on or off; by default from the ``.gz`` suffix.
-
-    Returns:
-        The path written.
-    """
+    """Write images ``(N, H, W)`` or labels ``(N,)`` as an IDX file, gzipped when
+    ``compress`` (by default, when the name ends in ``.gz``); returns the path."""
     path = Path(path)
     codes = {dtype.newbyteorder(">").str: code for code, dtype in _IDX_DTYPES.items()}
     big_endian = array.astype(array.dtype.newbyteorder(">"))

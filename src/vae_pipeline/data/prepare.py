@@ -1,13 +1,7 @@
-"""Raw images to model input, the same way wherever they come from.
-
-Ingestion, retraining and scoring all read images through an
-:class:`~vae_pipeline.data.sources.ImageSource`, validate them in one
-streaming pass (:func:`profile_source`) and scale them chunk by chunk
-(:func:`split_stream`, an :class:`~vae_pipeline.data.stream.ImageStream`), under
-one :class:`Preparation`: the ``data_ingestion`` parameters that say how pixels
-are read. It calls no Kedro API, so no pipeline
-imports another pipeline's nodes to prepare images.
-"""
+"""Raw images to model input, the same way wherever they come from: one
+validation pass (:func:`profile_source`) and scaling chunk by chunk
+(:func:`split_stream`) under one :class:`Preparation`, the ``data_ingestion``
+parameters that say how pixels are read."""
 
 from __future__ import annotations
 
@@ -62,19 +56,9 @@ class SourceProfile:
 def pixel_uniforms(
     seed: int, image_indices: np.ndarray, image_shape: tuple[int, ...]
 ) -> np.ndarray:
-    """Uniforms in [0, 1) fixed by (seed, image index, pixel), however data is chunked.
-
-    A counter-based generator (SplitMix64 of the global pixel number), so static
-    Bernoulli binarization gives every image the same draws in every pass.
-
-    Args:
-        seed: Split seed.
-        image_indices: Source indices of the images.
-        image_shape: Shape of one image.
-
-    Returns:
-        Array of shape ``(len(image_indices), *image_shape)``, float32.
-    """
+    """Float32 uniforms in [0, 1) for the images at ``image_indices`` of a source,
+    fixed by (seed, image index, pixel) however data is chunked: SplitMix64 of the
+    global pixel number, so static binarization draws the same in every pass."""
     pixels = int(np.prod(image_shape))
     counters = (
         image_indices.astype(np.uint64)[:, np.newaxis] * np.uint64(pixels)
@@ -89,17 +73,8 @@ def pixel_uniforms(
 
 
 def scale_images(images: np.ndarray, pixel_max: int | None = None) -> np.ndarray:
-    """Scale raw pixels to float32 in [0, 1]: integers divide by ``pixel_max``
-    (255 when None), booleans are 0 and 1, floats stay.
-
-    Args:
-        images: Raw pixels: integers in [0, pixel_max], booleans, or floats in
-            [0, 1].
-        pixel_max: The integer pixels' maximum (``data_ingestion.pixel_max``).
-
-    Returns:
-        The pixels as float32 in [0, 1].
-    """
+    """Raw pixels as float32 in [0, 1]: integers divided by ``pixel_max`` (255
+    when None), booleans as 0 and 1, floats as they are."""
     if images.dtype.kind in "ui":
         return images.astype(np.float32) / np.float32(pixel_max or _UINT8_MAX)
     return images.astype(np.float32)
@@ -147,21 +122,9 @@ def _check_pixel_range(
 
 
 def profile_source(source: ImageSource, preparation: Preparation) -> SourceProfile:
-    """Validate every image of the source in one streaming pass.
-
-    Checks the format (through the source), pixel types and ranges, NaN and inf,
-    consistent shapes and integer labels, and hashes the raw content.
-
-    Args:
-        source: The selected source.
-        preparation: How pixels are read (chunk size, pixel maximum, class names).
-
-    Returns:
-        The source's profile: counts, shape, labels and raw checksum.
-
-    Raises:
-        InputDataError: With a one-line message naming the file and the problem.
-    """
+    """Validate every image of the source in one streaming pass (the format,
+    pixel types and ranges, NaN and inf, one shape, integer labels) and hash the
+    raw content; an :class:`InputDataError` names the file and the problem."""
     digest = hashlib.sha256()
     count = 0
     image_shape: tuple[int, ...] | None = None
@@ -255,17 +218,8 @@ def split_stream(
     indices: np.ndarray,
     preparation: Preparation,
 ) -> ImageStream:
-    """The scaled (and binarized, as configured) images of a source at ``indices``.
-
-    Args:
-        source: A validated source.
-        profile: Its profile.
-        indices: Sorted source indices of the images to take.
-        preparation: How pixels are read (chunk size, binarization, seed).
-
-    Returns:
-        A lazy stream, read chunk by chunk when saved.
-    """
+    """The scaled (and binarized, as configured) images of a validated source at
+    the sorted ``indices``, as a lazy stream."""
     how = preparation
     raw = ImageStream(
         read=source.read,

@@ -1,16 +1,10 @@
-"""The one way the project reads raw images: an :class:`ImageSource`.
+"""The one way raw images are read: an :class:`ImageSource`, one per format
+(:mod:`.idx`, :mod:`.npz`, :mod:`.image_folder`, :mod:`.keras_datasets`, arrays).
 
-Every raw format (:mod:`.idx`, :mod:`.npz`, :mod:`.image_folder`,
-:mod:`.keras_datasets`, arrays in memory) loads as an :class:`ImageSource`: a cheap
-handle that reads nothing until it is read, and then never more than a chunk of
-images at a time, as the same ``(images, labels)`` chunks an
-:class:`~vae_pipeline.data.stream.ImageStream` yields. Unlike a stream, a source
-is raw and unchecked: its size, shape and scale are known only once
-:func:`~vae_pipeline.data.prepare.profile_source` has validated it. Format-level
-problems (a corrupt gzip stream, a wrong IDX magic number, a header that
-disagrees with the file size, label and image counts that differ) raise
-:class:`InputDataError` naming the file. No Kedro here: the catalog's datasets
-(``vae_pipeline.datasets``) only build these.
+A source reads nothing until it is read, then a chunk at a time. Unlike an
+:class:`~vae_pipeline.data.stream.ImageStream` it is raw and unchecked: its size,
+shape and scale are known once :func:`~vae_pipeline.data.prepare.profile_source`
+has validated it. Format problems raise :class:`InputDataError` naming the file.
 """
 
 from __future__ import annotations
@@ -38,17 +32,11 @@ READ_BUDGET_BYTES = 64 * 2**20  # one read: fewer images than chunk_size if need
 class ImageSource:
     """Raw images of one source, optionally labelled, read only when ``read``.
 
-    Attributes:
-        read: From a chunk size to ``(images, labels)`` chunks in source order:
-            images ``(n, height, width, channels)`` in the source's own dtype,
-            integer labels ``(n,)`` or ``None`` when unlabelled.
-        kind: Short source name recorded in the ingestion summary.
-        description: Where the images come from, for messages and the summary.
-        label_names: Names of the integer labels, where the source has them.
-        skipped: Items the last full pass skipped as unreadable (image folders).
-        split_sizes: For a source that comes split (:func:`given_splits`), the
-            images of each split in source order, counted by the last full pass;
-            empty for a source that ingestion splits itself.
+    ``read`` maps a chunk size to ``(images, labels)`` chunks in source order,
+    images ``(n, height, width, channels)`` in the source's dtype. ``kind`` and
+    ``description`` name it in messages and the summary; ``skipped`` (unreadable
+    items) and ``split_sizes`` (of a source that comes split) are filled by the
+    last full pass.
     """
 
     read: Callable[[int], Chunks]
@@ -60,20 +48,8 @@ class ImageSource:
 
 
 def check_image_shape(shape: tuple[int, ...], itemsize: int, where: str) -> int:
-    """Bytes per image of ``shape`` (first axis the count), or a one-line error.
-
-    Args:
-        shape: Declared shape, images along the first axis.
-        itemsize: Bytes per value.
-        where: The file (and array) named in errors.
-
-    Returns:
-        The bytes one image takes.
-
-    Raises:
-        InputDataError: An image dimension is zero, or one image would take more
-            than :data:`MAX_IMAGE_BYTES`.
-    """
+    """Bytes per image of a declared ``shape`` (first axis the count); an
+    :class:`InputDataError` naming ``where`` for zero-size or oversized images."""
     dims = "x".join(map(str, shape[1:]))
     if any(size == 0 for size in shape[1:]):
         raise InputDataError(f"{where}: declares zero-size images ({dims})")
@@ -126,13 +102,9 @@ def array_source(
 
 
 def given_splits(parts: Mapping[str, ImageSource], *, kind: str) -> ImageSource:
-    """A source that comes as train, validation and test parts, kept as given.
-
-    Its images are the parts' images one after the other; ingestion takes the
-    splits from :attr:`ImageSource.split_sizes` rather than drawing them
-    (statically binarized MNIST, for one, is published as 50,000 / 10,000 /
-    10,000).
-    """
+    """A source that comes as train, validation and test parts, kept as given
+    (binarized MNIST's 50,000 / 10,000 / 10,000): the parts one after the other,
+    their sizes in :attr:`ImageSource.split_sizes`."""
     sizes: dict[str, int] = {}
 
     def read(chunk_size: int) -> Chunks:

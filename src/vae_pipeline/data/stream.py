@@ -1,15 +1,9 @@
-"""The one type that carries images between nodes: an :class:`ImageStream`.
-
-Prepared images (:func:`vae_pipeline.data.prepare.split_stream`), a saved split
-(:meth:`vae_pipeline.data.shards.ShardedArrays.stream`), arrays in memory and the
-splits a retraining merges are all image streams: lazy, read chunk by chunk when
-iterated, so a node passes on millions of images in bounded memory, and
-``ShardedArrayDataset`` saves any of them. Taking, concatenating and re-chunking
-stay lazy.
+"""The one type that carries validated images between nodes: an :class:`ImageStream`,
+lazy, read chunk by chunk, so a node passes on millions of images in bounded memory.
 
 Written here because tf.data's datasets are for the model's input, not a
 NumPy-side stream with a length, labels and class names that a Kedro dataset
-writes; a stream is one function from a chunk size to chunks, and its shape.
+writes.
 """
 
 from __future__ import annotations
@@ -27,17 +21,9 @@ Chunks = Iterator[Chunk]
 class ImageStream:
     """Images and optional labels, read ``chunk_size`` at a time when iterated.
 
-    Attributes:
-        read: From a chunk size to ``(images, labels)`` chunks, labels ``None``
-            when unlabelled.
-        num_examples: How many images ``read`` yields in all.
-        image_shape: One image's shape.
-        has_labels: Whether chunks carry labels.
-        label_names: Class names by label, where known.
-        chunk_size: The chunk size :meth:`iter_chunks` reads with.
-        select: How the producer takes some of its images itself, where it can
-            do better than reading them all (a prepared source scales only the
-            images taken); ``None`` filters the chunks.
+    ``read`` maps a chunk size to ``(images, labels)`` chunks (labels ``None``
+    when unlabelled); ``select``, where set, takes some images more cheaply than
+    filtering the chunks (a prepared source scales only the images taken).
     """
 
     read: Callable[[int], Chunks]

@@ -1,25 +1,16 @@
-"""Data versions: the model-input splits a run wrote, committed together.
-
-A run writes each split as a new Kedro version of its ``ShardedArrayDataset``,
-which no reader picks up yet, and then commits them with one small record,
-written last, as table formats do (Delta Lake's log, Iceberg's metadata files).
-The record names the version of every split and what went into them::
+"""Data versions: the model-input splits a run wrote, committed together by one
+small record written last, as table formats commit (Delta Lake's log, Iceberg's
+metadata files)::
 
     data/05_model_input/data_version.json/<V>/data_version.json
     {"version": V, "parent": ..., "splits": {"train": {"version": V, ...}, ...},
      "summary": {...}, "incoming": {"<batch>/<file>": "<sha256>", ...}}
 
-Split datasets given ``data_version:`` load the versions the latest record
-names, so a run killed or failed before its commit leaves folders that nobody
-reads (the next ingestion or retraining removes them,
-``remove_abandoned_data_node``). Nothing relies on a directory
-rename being atomic: a record is one small object, readable whole or not there,
-on a local disk (written aside and renamed) as on object storage (one PUT).
-
-The check that a record's parent is still the latest happens under a local lock
-on a local disk. Object stores offer no such lock to fsspec, so there two runs
-that commit on top of the same version in the same instant could both succeed;
-serialize them (the Airflow DAG allows one active run).
+Splits given ``data_version:`` load the versions the latest record names, so
+what a run wrote before its commit is never read. A record is one small object,
+whole or absent, on a disk (written aside and renamed) as on object storage (one
+PUT). The parent check runs under a local lock on a disk; object stores offer
+fsspec no lock, so there serialize the runs (the Airflow DAG allows one).
 """
 
 from __future__ import annotations
@@ -54,12 +45,8 @@ def writer() -> dict[str, Any]:
 
 
 class DataVersionDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]]):
-    """The commit records of the model-input data versions (always versioned).
-
-    Loading gives the latest record; saving writes a new one, atomically, under
-    the run's save version (which is also the version of the splits it wrote).
-
-    Example catalog entry::
+    """The commit records of the data versions (always versioned): loading gives
+    the latest; saving commits one under the run's save version::
 
         data_version:
           type: vae_pipeline.datasets.DataVersionDataset
@@ -111,13 +98,20 @@ class DataVersionDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]
         return self._read(str(path))
 
     def _read(self, path: str) -> dict[str, Any]:
+        """One commit record, checked to be one."""
         try:
-            content = self._fs.cat_file(path)
+            record = json.loads(self._fs.cat_file(path))
         except OSError as error:
             raise DatasetError(
                 f"{path}: data version record unreadable ({error})"
             ) from None
-        return parse_record(content, path)
+        except ValueError as error:
+            raise DatasetError(
+                f"{path}: not a readable data version record ({error})"
+            ) from None
+        if not isinstance(record, dict) or record.get("format") != FORMAT_NAME:
+            raise DatasetError(f"{path}: not a {FORMAT_NAME} record")
+        return record
 
     def save(self, data: dict[str, Any]) -> None:
         """Commit a record; one with a ``parent`` commits only while its parent is
@@ -191,30 +185,12 @@ class DataVersionDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]
             yield self._read(path)
 
 
-def parse_record(content: bytes, path: str) -> dict[str, Any]:
-    """One commit record, checked to be one."""
-    try:
-        record = json.loads(content)
-    except ValueError as error:
-        raise DatasetError(
-            f"{path}: not a readable data version record ({error})"
-        ) from None
-    if not isinstance(record, dict) or record.get("format") != FORMAT_NAME:
-        raise DatasetError(f"{path}: not a {FORMAT_NAME} record")
-    return record
-
-
 def committed_split_versions(
     records_path: str, split: str, **storage: dict[str, Any] | None
 ) -> Iterator[str]:
-    """The versions of ``split`` that committed records name, newest record first
-    (read lazily: the latest costs one record, not the whole history).
-
-    Args:
-        records_path: The ``DataVersionDataset``'s filepath (or URL).
-        split: The split's name (its dataset folder's name).
-        storage: ``credentials`` and ``fs_args`` of its filesystem.
-    """
+    """The versions of ``split`` that the records at ``records_path`` name, newest
+    first, read lazily (the latest costs one record); ``storage`` holds the
+    ``credentials`` and ``fs_args`` of its filesystem."""
     records = DataVersionDataset(
         filepath=records_path, version=Version(None, None), **storage
     ).records()

@@ -25,14 +25,10 @@ REASON_FILE = ".quarantine-reason.txt"  # hidden: ignored if the batch comes bac
 
 
 class QuarantineDataset(AbstractDataset[dict[str, str], dict[str, str]]):
-    """Batches that the drift gate refused, moved aside out of ``incoming/``.
-
-    Saving ``{batch: reason}`` writes each reason into the batch's folder, then
-    moves the folder from ``incoming`` to ``filepath``: one rename on a local
-    disk, so a refused batch is never half in both; object by object on object
-    storage, where a move cut short is finished by the next refusal. Loading gives
-    ``{batch: folder}`` of every batch in quarantine. To release one, move its
-    folder back to ``incoming/`` and name it in ``retraining.drift.admit``.
+    """Batches the drift gate refused, moved out of ``incoming/``: saving
+    ``{batch: reason}`` writes each reason into the batch's folder and moves the
+    folder to ``filepath`` (one rename on a disk; object by object on object
+    storage); loading gives ``{batch: folder}``.
 
     Example catalog entry::
 

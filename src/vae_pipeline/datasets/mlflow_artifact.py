@@ -15,13 +15,11 @@ from kedro_mlflow.io.artifacts import MlflowArtifactDataset
 class VersionedMlflowArtifactDataset(MlflowArtifactDataset):
     """``MlflowArtifactDataset`` whose wrapped dataset is versioned with the catalog.
 
-    kedro-mlflow builds the wrapped dataset itself, so a ``versioned: true`` inside
-    it gets a save version of its own, which Kedro's catalog rejects ("All
-    datasets in the catalog must have the same save version"). Set ``versioned:
-    true`` on this wrapper instead: Kedro passes the catalog's versions, and they
-    go to the wrapped dataset. Saving writes the versioned file, then logs that
-    file to the active MLflow run under ``artifact_path`` (from a local copy when
-    the file is on object storage).
+    kedro-mlflow builds the wrapped dataset itself, so a ``versioned: true``
+    inside it gets a save version of its own, which Kedro's catalog rejects. Set
+    it on this wrapper instead: the catalog's versions go to the wrapped dataset,
+    whose file is then logged under ``artifact_path`` (from a local copy when on
+    object storage).
 
     Example (catalog.yml)::
 

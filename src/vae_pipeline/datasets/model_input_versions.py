@@ -24,15 +24,11 @@ from vae_pipeline.locks import process_alive
 
 
 class ModelInputVersionsDataset(AbstractDataset[list[str], list[dict[str, Any]]]):
-    """The uncommitted versions of the model-input splits, and the way to remove
-    them.
-
-    Loading lists every version folder of each split that no data version
-    commits, as ``{"path", "split",
-    "writer": {"host", "pid"} or None, "writer_alive": bool or None}``;
-    ``writer_alive`` is None when the writer cannot be checked from here (a
-    process of another machine, or no record of it). Saving a list of such paths
-    removes them; a path outside the splits' folders is refused.
+    """The split versions no data version commits: loading lists them as
+    ``{"path", "split", "writer": {"host", "pid"} or None, "writer_alive"}``
+    (``writer_alive`` None where it cannot be checked from here: another machine's
+    process, or no record); saving a list of such paths removes them, and refuses
+    a path outside the splits' folders.
 
     Example catalog entry::
 

@@ -15,18 +15,10 @@ from vae_pipeline.errors import printable
 
 
 class OptionalPartitionedDataset(PartitionedDataset):
-    """kedro-datasets' ``PartitionedDataset`` that loads as an empty mapping when
-    there are no partitions, instead of failing, and refuses symbolic links.
-
-    An unused raw source, or an incoming folder with nothing new, is an empty
-    folder; object stores have no empty folders, so there the path does not exist
-    at all and ``PartitionedDataset`` would fail every run that merely declares it.
-
-    fsspec's ``find`` follows links on a local disk, so a link in ``incoming/`` or
-    an image folder would merge files from anywhere without a word: a file or
-    folder that is a link fails the load, naming it, unless the catalog entry
-    opts in with ``follow_symlinks: true``.
-    """
+    """kedro-datasets' ``PartitionedDataset`` that loads an absent or empty folder
+    (object stores have no empty folders) as no partitions instead of failing,
+    and refuses symbolic links by name unless ``follow_symlinks: true``: fsspec's
+    ``find`` follows them, and would merge files from anywhere without a word."""
 
     def __init__(self, *, follow_symlinks: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)

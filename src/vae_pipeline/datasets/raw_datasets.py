@@ -1,9 +1,6 @@
-"""Read-only Kedro datasets for the raw image sources.
-
-Each loads as a lazy :class:`~vae_pipeline.data.sources.ImageSource` (or a
-handle to one file), so declaring every source in the catalog costs nothing: only
-the source that the ingestion parameters select is ever read.
-"""
+"""Read-only Kedro datasets for the raw image sources: each loads as a lazy
+:class:`~vae_pipeline.data.sources.ImageSource` or a file handle, so only the
+source the ingestion parameters select is ever read."""
 
 from __future__ import annotations
 
@@ -16,9 +13,6 @@ from vae_pipeline.data.files import StoredFile
 from vae_pipeline.data.idx import idx_source
 from vae_pipeline.data.keras_datasets import KerasDatasetName, KerasSplit, keras_source
 from vae_pipeline.data.sources import ImageSource, array_source, given_splits
-
-# Its home until 2026-12-03; catalogs that name it here keep working.
-from vae_pipeline.datasets.partitions import OptionalPartitionedDataset  # noqa: F401
 
 _DIGITS_MAX_VALUE = 16
 
@@ -65,11 +59,8 @@ class IDXDataset(ReadOnlyFileDataset):
 
 
 class IDXSplitsDataset(_ReadOnlyDataset):
-    """IDX files that come as train, validation and test splits, kept as given.
-
-    Loads as a :func:`given_splits` source: ingestion takes its splits as they are
-    instead of drawing them. Example catalog entry (conf/binarized_mnist has the
-    real one)::
+    """IDX files that come as train, validation and test splits, kept as given
+    (a :func:`given_splits` source). Catalog entry (as in conf/binarized_mnist)::
 
         raw_idx_splits:
           type: vae_pipeline.datasets.IDXSplitsDataset
@@ -78,8 +69,6 @@ class IDXSplitsDataset(_ReadOnlyDataset):
             validation: data/01_raw/idx_splits/valid-images-idx3-ubyte.gz
             test: data/01_raw/idx_splits/test-images-idx3-ubyte.gz
           labels: {}  # optional, by split; a split whose file is absent is unlabelled
-
-    ``credentials`` and ``fs_args`` apply to every file, as for :class:`IDXDataset`.
     """
 
     SPLITS = ("train", "validation", "test")
@@ -172,11 +161,8 @@ class KerasImagesDataset(_ReadOnlyDataset):
 
 
 class DigitsDataset(_ReadOnlyDataset):
-    """scikit-learn's bundled handwritten digits: 1,797 labelled 8x8 images.
-
-    Ships inside scikit-learn, so it needs no network. Pixel intensities (0 to 16
-    in the original) are rescaled to the usual 0 to 255 of 8-bit images.
-    """
+    """scikit-learn's bundled digits (1,797 labelled 8x8 images, no network
+    needed), their 0 to 16 intensities rescaled to 8-bit 0 to 255."""
 
     def __init__(self, *, metadata: dict[str, Any] | None = None):
         self.metadata = metadata

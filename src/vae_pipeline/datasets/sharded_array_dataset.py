@@ -1,14 +1,10 @@
-"""A versioned Kedro dataset of image arrays stored as ``.npy`` shards
-(:mod:`vae_pipeline.data.shards`).
+"""A versioned Kedro dataset of image arrays as ``.npy`` shards
+(:mod:`vae_pipeline.data.shards`), saved from a stream in bounded memory.
 
-Saving consumes a stream of chunks, so an arbitrarily large split is written with
-bounded memory.
-
-A save writes ``writer.json``, the shards, and its manifest last, the same on a
-disk as on object storage (which cannot rename): a failed save removes what it
-wrote; one killed leaves a version with no manifest, which no load picks. With
-``data_version:`` (see :mod:`vae_pipeline.datasets.data_version`) a saved version
-is read by other runs only once a data version record commits it.
+A save writes ``writer.json``, the shards and the manifest last, alike on a disk
+and on object storage (which cannot rename): a failed save removes what it wrote,
+and one killed leaves a version with no manifest, which no load picks. With
+``data_version:`` a version is read by other runs once a record commits it.
 """
 
 from __future__ import annotations
@@ -66,15 +62,11 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
           versioned: true
           data_version: data_version.json
 
-    Args:
-        filepath: The split's folder.
-        shard_size: Examples per shard file.
-        version: Kedro's load and save versions.
-        data_version: The filepath of a ``DataVersionDataset``, relative to the
-            folder that holds this split's folder unless absolute: the latest
-            version is then the one its latest record names (or the one this
-            dataset saved in this run), never an uncommitted one.
-        metadata: Free-form metadata (kedro-viz layers).
+    ``data_version`` is the filepath of a ``DataVersionDataset``, relative to
+    the split's parent folder unless absolute: the latest version is then the one
+    its latest record names (or the one saved in this run), never an uncommitted
+    one. A split on object storage is read through fsspec's whole-file cache in
+    ``cache_dir``.
     """
 
     def __init__(
