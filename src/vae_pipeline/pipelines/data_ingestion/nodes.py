@@ -206,8 +206,8 @@ def abandoned_data(model_input_versions: list[dict[str, Any]]) -> list[str]:
     checked from here (another machine's), is left alone.
 
     Args:
-        model_input_versions: Every uncommitted version and temporary folder of
-            the splits, with its writer and whether that process is alive.
+        model_input_versions: Every uncommitted version of the splits (finished
+            or cut short), with its writer and whether that process is alive.
 
     Returns:
         The paths to remove.
