@@ -11,7 +11,7 @@ from typing import IO, Any
 
 import fsspec
 from fsspec import AbstractFileSystem
-from fsspec.core import split_protocol
+from fsspec.core import split_protocol, url_to_fs
 
 
 def filesystem(
@@ -46,11 +46,12 @@ class StoredFile:
         credentials: dict[str, Any] | None = None,
         fs_args: dict[str, Any] | None = None,
     ) -> StoredFile:
-        """The file at a path or URL (a ``StoredFile`` is returned as it is)."""
+        """The file at a path or URL, chained ones included (``simplecache::s3://``
+        reads a remote file through a local copy); a ``StoredFile`` as it is."""
         if isinstance(location, StoredFile):
             return location
         url = os.fspath(location)
-        fs, _, path = filesystem(url, credentials=credentials, fs_args=fs_args)
+        fs, path = url_to_fs(url, **(credentials or {}), **(fs_args or {}))
         return cls(url=url, fs=fs, path=path)
 
     def __str__(self) -> str:
