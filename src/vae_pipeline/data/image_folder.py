@@ -53,8 +53,6 @@ def image_folder_source(
         return np.stack(images), np.asarray(labels, np.int64) if labelled else None
 
     def read(chunk_size: int) -> Chunks:
-        if not image_ids and not other_files:
-            raise InputDataError(f"{folder}: folder holds no images")
         if other_files and not skip_invalid:
             raise InputDataError(
                 f"{folder}: not image files: {', '.join(other_files)} {how}"

@@ -110,14 +110,12 @@ def _check_pixel_range(
     """Integer arrays far below 255 are another scale (0-16 digits, 0/1 masks),
     not dark images: dividing them by 255 would squash them to near black. (Image
     files are 8-bit by their format: a dark one is dark.)"""
-    if source.kind == "image_folder" or dtype.kind not in "ui":
-        return
-    description = source.description
-    if pixel_max is None and high < _DARKEST_8_BIT_MAX:
+    integers = dtype.kind in "ui" and source.kind != "image_folder"
+    if integers and pixel_max is None and high < _DARKEST_8_BIT_MAX:
         raise InputDataError(
-            f"{description}: integer pixels reach only {high}, far below 255: set "
-            f"data_ingestion.pixel_max to their scale's maximum (e.g. {high}), or "
-            "to 255 if they are 8-bit images this dark"
+            f"{source.description}: integer pixels reach only {high}, far below "
+            f"255: set data_ingestion.pixel_max to their scale's maximum (e.g. "
+            f"{high}), or to 255 if they are 8-bit images this dark"
         )
 
 

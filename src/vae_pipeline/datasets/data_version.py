@@ -24,10 +24,10 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kedro.io import AbstractVersionedDataset, DatasetError, Version
+from kedro.io import DatasetError, Version
 from kedro.io.core import VersionNotFoundError
+from kedro_datasets.json import JSONDataset
 
-from vae_pipeline.data.files import filesystem
 from vae_pipeline.locks import FileLock
 
 FORMAT_NAME = "vae-pipeline-data-version"
@@ -44,9 +44,10 @@ def writer() -> dict[str, Any]:
     return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
-class DataVersionDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]]):
-    """The commit records of the data versions (always versioned): loading gives
-    the latest; saving commits one under the run's save version::
+class DataVersionDataset(JSONDataset):
+    """The commit records of the data versions: kedro-datasets' ``JSONDataset``,
+    always versioned, whose load checks a record and whose save commits one under
+    the run's save version::
 
         data_version:
           type: vae_pipeline.datasets.DataVersionDataset
@@ -63,29 +64,18 @@ class DataVersionDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]
         fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        self._fs, self._protocol, path = filesystem(
-            filepath, credentials=credentials, fs_args=fs_args
-        )
-        self._storage = {"credentials": credentials, "fs_args": fs_args}
         if version is None:
             raise DatasetError(
                 f"DataVersionDataset '{filepath}': set versioned: true (a record is "
                 "saved under the run's save version, that of the splits it commits)"
             )
         super().__init__(
-            filepath=PurePosixPath(path),
+            filepath=filepath,
             version=version,
-            exists_function=self._fs.exists,
-            glob_function=self._fs.glob,
+            credentials=credentials,
+            fs_args=fs_args,
+            metadata=metadata,
         )
-        self.metadata = metadata
-
-    @property
-    def _local(self) -> bool:
-        return self._protocol == "file"
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "version": self._version}
 
     def load(self) -> dict[str, Any]:
         try:
@@ -124,7 +114,7 @@ class DataVersionDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]
             **data,
             "writer": writer(),
         }
-        if not self._local:
+        if self._protocol != "file":
             self._check_parent(record.get("parent"))
             self._fs.pipe_file(
                 str(self._get_save_path()), json.dumps(record, indent=2).encode()
@@ -172,12 +162,6 @@ class DataVersionDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]
         """The latest committed version, None before the first."""
         versions = self._get_versions()
         return PurePosixPath(versions[0]).parent.name if versions else None
-
-    def _exists(self) -> bool:
-        try:
-            return bool(self._fs.isfile(str(self._get_load_path())))
-        except VersionNotFoundError:
-            return False
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every committed record, newest first, each read when it is reached."""

@@ -4,7 +4,7 @@ source the ingestion parameters select is ever read."""
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any, NoReturn, get_args
 
 import numpy as np
 from kedro.io import AbstractDataset, DatasetError
@@ -139,16 +139,15 @@ class KerasImagesDataset(_ReadOnlyDataset):
         split: KerasSplit = "all",
         metadata: dict[str, Any] | None = None,
     ):
-        if dataset not in ("mnist", "fashion_mnist"):
-            raise DatasetError(
-                f"KerasImagesDataset: unknown dataset '{dataset}' "
-                "(expected 'mnist' or 'fashion_mnist')"
-            )
-        if split not in ("train", "test", "all"):
-            raise DatasetError(
-                f"KerasImagesDataset: unknown split '{split}' "
-                "(expected 'train', 'test' or 'all')"
-            )
+        for name, value, allowed in (
+            ("dataset", dataset, get_args(KerasDatasetName)),
+            ("split", split, get_args(KerasSplit)),
+        ):
+            if value not in allowed:
+                raise DatasetError(
+                    f"KerasImagesDataset: unknown {name} '{value}' (expected "
+                    f"{', '.join(map(repr, allowed[:-1]))} or {allowed[-1]!r})"
+                )
         self._dataset = dataset
         self._split = split
         self.metadata = metadata
