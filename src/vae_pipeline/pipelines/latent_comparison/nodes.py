@@ -12,6 +12,7 @@ from vae_pipeline.data.shards import ShardedArrays
 from vae_pipeline.models import VAE
 from vae_pipeline.params import with_overrides
 from vae_pipeline.pipelines.training.params import TrainingParams
+from vae_pipeline.train import train_vae
 
 
 def variant_training_params(
@@ -28,6 +29,20 @@ def variant_training_params(
         The merged, validated parameters.
     """
     return with_overrides(training, overrides, name=f"latent_comparison.{variant}")
+
+
+def train_variant(
+    train_split: ShardedArrays,
+    validation_split: ShardedArrays,
+    training_params: TrainingParams,
+) -> tuple[VAE, dict[str, list[float]]]:
+    """Train one variant as the training pipeline trains (:func:`train_vae`).
+
+    A node of its own, not ``train_vae`` itself: Kedro reads a node function's
+    type hints at every run, and ``train_vae`` can only name ``TrainingParams``
+    for type checkers (the training pipeline's package imports its module).
+    """
+    return train_vae(train_split, validation_split, training_params)
 
 
 def encode_test_split(vae_model: VAE, test_split: ShardedArrays) -> np.ndarray:

@@ -14,9 +14,9 @@ from kedro.pipeline import Node, Pipeline
 from vae_pipeline.pipelines.latent_comparison.nodes import (
     compare_latent_spaces,
     encode_test_split,
+    train_variant,
     variant_training_params,
 )
-from vae_pipeline.train import train_vae
 
 VARIANTS = ("reconstruction_only", "kl_only", "full_vae")
 
@@ -60,7 +60,7 @@ def _variant(name: str) -> Pipeline:
                 name="variant_training_params_node",
             ),
             Node(
-                func=train_vae,
+                func=train_variant,
                 inputs=["train_split", "validation_split", "training_params"],
                 outputs=["vae_model", "training_history"],
                 name="train_vae_node",
