@@ -64,6 +64,12 @@ def test_kedro_reports_of_bad_input_are_dropped_only_after_bad_input(error, show
         level=logging.ERROR,
     )
     assert keep(validation) is False
+    unreadable_hint = runner_record(
+        "Could not extract type hints from function f: name 'X' is not defined",
+        name="kedro.validation.type_extractor",
+        level=logging.WARNING,
+    )
+    assert keep(unreadable_hint) is True
 
 
 @pytest.fixture

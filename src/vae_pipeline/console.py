@@ -97,9 +97,10 @@ class UserErrorFilter(logging.Filter):
         error = sys.exc_info()[1]
         if record.levelno < logging.WARNING:
             return True
-        if record.name.startswith("kedro.validation"):
+        if record.name == "kedro.validation.parameter_validator":
             # Kedro logs pydantic's whole report of bad parameters before it
-            # raises them: ``kedro run`` prints them as one line each.
+            # raises them: ``kedro run`` prints them as one line each. (Its
+            # warnings about node type hints it cannot read stay.)
             return False
         if not isinstance(error, (RunSkipped, *USER_ERRORS)):
             return True
