@@ -205,16 +205,16 @@ def write_shards(
                             "stream yielded more examples than it declared"
                         )
                     left = next_shard()
-                rows = slice(offset, offset + min(left, len(images) - offset))
+                take = min(left, len(images) - offset)
                 for file, values, dtype in zip(
                     files, (images, labels), DTYPES, strict=False
                 ):
-                    data = np.ascontiguousarray(values[rows], dtype=dtype)
+                    data = np.ascontiguousarray(
+                        values[offset : offset + take], dtype=dtype
+                    )
                     file.write(data)
                     digest.update(data)
-                left -= rows.stop - offset
-                written += rows.stop - offset
-                offset = rows.stop
+                left, written, offset = left - take, written + take, offset + take
     finally:
         for file in files:
             file.close()

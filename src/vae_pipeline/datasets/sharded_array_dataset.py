@@ -174,19 +174,19 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
     def save(self, data: Any) -> None:
         stream = _as_stream(data)
         version = self.resolve_save_version() or None
-        target = self._save_target()
+        target, by = self._save_target(), writer()
         # The writer first and the manifest last: a save cut short is a folder
         # with no manifest, which no load picks and which removal can attribute.
         try:
             self._fs.pipe_file(
-                f"{target}/{WRITER}", json.dumps({"writer": writer()}).encode()
+                f"{target}/{WRITER}", json.dumps({"writer": by}).encode()
             )
             write_shards(
                 lambda name: self._fs.open(f"{target}/{name}", "wb"),
                 stream,
                 shard_size=self._shard_size,
                 version=version,
-                writer=writer(),
+                writer=by,
             )
         except BaseException:
             with contextlib.suppress(OSError):
