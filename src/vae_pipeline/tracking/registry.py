@@ -90,6 +90,9 @@ def version_by_alias(
     client: MlflowClient, name: str, alias: str
 ) -> ModelVersion | None:
     """The version of ``name`` that ``alias`` points at; None if there is none."""
+    # Not MlflowClient.get_model_version_by_alias: for a missing alias it raises
+    # INVALID_PARAMETER_VALUE (MLflow 3.17), the code of any bad argument, so
+    # "no champion yet" could not be told from a real error.
     version = (registered_aliases(client, name) or {}).get(alias)
     return None if version is None else client.get_model_version(name, version)
 
