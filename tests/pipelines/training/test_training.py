@@ -272,7 +272,7 @@ def test_killed_run_resumes_from_its_last_epoch(project_copy):
     """Killed while training, the same command resumes, although it ingests the
     data again into a new version first (the checkpoint follows the content)."""
     params = (
-        "training.epochs=8,training.batch_size=4,training.early_stopping_patience=8"
+        "training.epochs=8,training.batch_size=32,training.early_stopping_patience=8"
     )
     pipelines = ("--pipelines", "data_ingestion,training")
     command = [
