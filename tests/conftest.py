@@ -60,6 +60,19 @@ def mlflow_tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         os.environ["MLFLOW_TRACKING_URI"] = previous
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _log_file_outside_the_repository(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Kedro configures this process's logging from the ``conf/logging.yml`` of
+    the folder pytest starts in, whose file handler writes ``info.log`` there, into
+    the repository; the tests' log file goes to a temporary folder instead."""
+    from kedro.framework.project import LOGGING
+
+    handler = LOGGING.data.get("handlers", {}).get("info_file_handler")
+    if handler is not None:
+        handler["filename"] = str(tmp_path_factory.mktemp("logs") / "info.log")
+        LOGGING.configure(LOGGING.data)
+
+
 @pytest.fixture(autouse=True)
 def _end_mlflow_run() -> Iterator[None]:
     """Datasets that log outside ``kedro run`` start a run; close it per test."""
