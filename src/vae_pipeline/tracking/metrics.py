@@ -18,9 +18,9 @@ class BatchedMetricsHistoryDataset(MlflowMetricsHistoryDataset):
     metrics) instead of one ``log_metric`` request per metric and step.
 
     Written here because kedro-mlflow 2.0.3 logs each value on its own: a
-    training history of 300 epochs and 7 metrics was 2,100 round trips to a
-    tracking server, and 150 SQLite transactions (0.85 s) for the embedded
-    default's 22 epochs. Everything else, loading included, is kedro-mlflow's.
+    training history of 300 epochs and 7 metrics would be 2,100 round trips to a
+    tracking server, and the embedded default's 22 epochs were about 150 SQLite
+    transactions (0.85 s). Everything else, loading included, is kedro-mlflow's.
     """
 
     def _save(self, data: Metricsdict) -> None:
