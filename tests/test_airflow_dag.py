@@ -117,6 +117,7 @@ def test_dag_loads_in_a_dagbag_without_import_errors(tmp_path: Path):
     result = subprocess.run(
         [sys.executable, "-c", LOAD_DAGS, str(DAG_FILE.parent)],
         env=env,
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=300,
@@ -189,6 +190,7 @@ def dags_test(scheduled: dict[str, Path]) -> tuple[int, str, str]:
             *("dags", "test", "vae-pipeline-retraining"),
         ],
         env=airflow_env(scheduled["home"], scheduled["project"]),
+        cwd=scheduled["home"],  # not the repository (its conf/logging.yml's info.log)
         capture_output=True,
         text=True,
         timeout=600,

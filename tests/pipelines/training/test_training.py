@@ -251,6 +251,7 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
                 checkpoint_dir=str(tmp_path / "ckpt"),
             ).model_dump_json(),
         ],
+        cwd=tmp_path,  # not the repository, whose conf/logging.yml writes info.log
         capture_output=True,
         text=True,
         timeout=300,
