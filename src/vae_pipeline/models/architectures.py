@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 from vae_pipeline.models.hierarchical import HierarchicalVAE
 from vae_pipeline.models.layers import GatedDense
@@ -116,17 +116,42 @@ def _dense_stack(
     return x
 
 
-def _gaussian(x: keras.KerasTensor, dim: int, name: str) -> list[keras.KerasTensor]:
+@keras.saving.register_keras_serializable(package="vae_pipeline")
+def bounded_log_var(x: Any) -> Any:
+    """The Hardtanh(-6, 2) of the log-variance heads in Tomczak & Welling's code:
+    standard deviations between 0.05 and 2.7."""
+    return ops.clip(x, -6.0, 2.0)
+
+
+def _gaussian(
+    x: keras.KerasTensor, dim: int, name: str, *, bounded: bool = False
+) -> list[keras.KerasTensor]:
     """Mean and log-variance heads of a diagonal Gaussian over ``name``, in
-    float32 whatever the dtype policy (the likelihood is summed from them)."""
+    float32 whatever the dtype policy (the likelihood is summed from them).
+
+    ``bounded`` clips the log-variance (:func:`bounded_log_var`). The two-layer
+    model needs it: while KL warm-up weighs the prior at 0, nothing holds its
+    variances, and within the first ten steps of one seed they grew until
+    exp(log_var / 2) overflowed float32 (log-variances of +-177), after which
+    every weight was NaN.
+    """
     return [
         layers.Dense(dim, name=f"{name}_mean", dtype=OUTPUT_DTYPE)(x),
-        layers.Dense(dim, name=f"{name}_log_var", dtype=OUTPUT_DTYPE)(x),
+        layers.Dense(
+            dim,
+            activation=bounded_log_var if bounded else None,
+            name=f"{name}_log_var",
+            dtype=OUTPUT_DTYPE,
+        )(x),
     ]
 
 
 def build_encoder(
-    input_shape: Sequence[int], latent_dim: int, networks: Networks
+    input_shape: Sequence[int],
+    latent_dim: int,
+    networks: Networks,
+    *,
+    bounded: bool = False,
 ) -> keras.Model:
     """Build the encoder: image -> (z_mean, z_log_var).
 
@@ -134,13 +159,18 @@ def build_encoder(
         input_shape: ``(height, width, channels)``.
         latent_dim: Dimension of z.
         networks: The networks' options.
+        bounded: Clip the log-variance (:func:`bounded_log_var`).
 
     Returns:
         A functional model named ``encoder`` with outputs ``z_mean``, ``z_log_var``.
     """
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     features = _image_features(inputs, networks)
-    return keras.Model(inputs, _gaussian(features, latent_dim, "z"), name="encoder")
+    return keras.Model(
+        inputs,
+        _gaussian(features, latent_dim, "z", bounded=bounded),
+        name="encoder",
+    )
 
 
 def build_image_features(input_shape: Sequence[int], networks: Networks) -> keras.Model:
@@ -174,7 +204,9 @@ def build_conditional_encoder(
         [features, _dense_stack(z2, [width], networks, prefix="z2_")]
     )
     x = _dense_stack(joined, [width], networks, prefix="joint_")
-    return keras.Model([features, z2], _gaussian(x, z1_dim, "z1"), name="encoder_z1")
+    return keras.Model(
+        [features, z2], _gaussian(x, z1_dim, "z1", bounded=True), name="encoder_z1"
+    )
 
 
 def build_conditional_prior(
@@ -188,7 +220,7 @@ def build_conditional_prior(
     """
     z2 = keras.Input(shape=(z2_dim,), name="z2")
     x = _dense_stack(z2, networks.decoder_widths, networks)
-    return keras.Model(z2, _gaussian(x, z1_dim, "z1"), name="prior_z1")
+    return keras.Model(z2, _gaussian(x, z1_dim, "z1", bounded=True), name="prior_z1")
 
 
 def build_decoder(
@@ -273,15 +305,15 @@ def build_vae(
     model_options = {
         name: value for name, value in options.items() if name not in network_names
     }
-    encoder = build_encoder(image_shape, latent_dim, networks)
     if stochastic_layers == 1:
+        encoder = build_encoder(image_shape, latent_dim, networks)
         decoder = build_decoder(image_shape, latent_dim, networks)
         return VAE(encoder, decoder, seed=seed, name="vae", **model_options)
     if stochastic_layers != 2:
         raise ValueError(f"stochastic_layers must be 1 or 2, got {stochastic_layers}")
     features_z1 = build_image_features(image_shape, networks)
     return HierarchicalVAE(
-        encoder,
+        build_encoder(image_shape, latent_dim, networks, bounded=True),
         build_decoder(image_shape, 2 * latent_dim, networks),
         features_z1=features_z1,
         encoder_z1=build_conditional_encoder(
