@@ -6,6 +6,7 @@ parses the DAG and runs the incoming-batch trigger (:mod:`vae_pipeline.triggers`
 without loading it.
 """
 
+import importlib.util
 import os
 
 
@@ -21,7 +22,12 @@ def _import_tensorflow_quietly() -> None:
     exceptions. ``TF_CPP_MIN_LOG_LEVEL`` set to anything but 3 (0 shows
     everything) turns all of this off; 3, also what child processes inherit from
     here, keeps it.
+
+    Where TensorFlow is not installed (another Keras backend, e.g. JAX on a GPU
+    host), there is nothing to import.
     """
+    if importlib.util.find_spec("tensorflow") is None:
+        return
     if os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3") != "3":
         import tensorflow  # noqa: F401
 
