@@ -54,7 +54,7 @@ RECIPES = {
     # The best option: the same with a VampPrior (500 pseudo-inputs).
     "vamp": {"training.model.prior": "vamp"},
     # Two stochastic layers (z2 -> z1 -> x, Tomczak & Welling's HVAE), 40 + 40,
-    # with the VampPrior over z2: 140 epochs (about 39 s each, validation
+    # with the VampPrior over z2: 140 epochs (25 to 41 s each, validation
     # included) fit the two hours of training that issue 21 allows on 2 CPU cores.
     "two_layers_vamp": {
         "training.model.stochastic_layers": 2,
