@@ -88,13 +88,17 @@ def main() -> None:
     )
     parser.add_argument("--test-images", type=int, default=10_000)
     args = parser.parse_args()
+    files = {
+        split: args.data / f"binarized-mnist-{split}-images-idx3-ubyte.gz"
+        for split in SPLITS
+    }
+    if not all(file.is_file() for file in files.values()):
+        print(f"skipped: {args.data} does not hold binarized MNIST")
+        return
     started = time.perf_counter()
     images = {
-        split: read_idx(args.data / f"binarized-mnist-{split}-images-idx3-ubyte.gz")[
-            ..., np.newaxis
-        ].astype(np.float32)
-        / 255.0
-        for split in SPLITS
+        split: read_idx(file)[..., np.newaxis].astype(np.float32) / 255.0
+        for split, file in files.items()
     }
     params = recipe(args.params)
     keras.utils.set_random_seed(params["seed"])
