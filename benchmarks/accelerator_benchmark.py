@@ -24,17 +24,9 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import yaml
 
-from support import MNIST_IMAGES, PROJECT_ROOT, read_idx
+from support import MNIST_IMAGES, read_idx, training_recipe
 from vae_pipeline.models import build_vae
-
-
-def project_model_options() -> dict:
-    """``training.model`` from conf/base (read as YAML: no Kedro on the device)."""
-    path = PROJECT_ROOT / "conf" / "base" / "parameters_training.yml"
-    return yaml.safe_load(path.read_text(encoding="utf-8"))["training"]["model"]
-
 
 TRAIN_IMAGES = 8_000
 CONFIGS = {
@@ -80,7 +72,10 @@ def main() -> None:
         model = build_vae(
             train.shape[1:],
             seed=42,
-            **{**project_model_options(), "architecture": config["architecture"]},
+            **{
+                **training_recipe("base")["model"],
+                "architecture": config["architecture"],
+            },
         )
         model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=True)
         timer = EpochTimer()

@@ -27,38 +27,15 @@ import math
 import statistics
 import time
 from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
-import yaml
 
-from support import BINARIZED_MNIST_DIR, PROJECT_ROOT, read_idx
+from support import BINARIZED_MNIST_DIR, read_idx, training_recipe
 from vae_pipeline.models import build_vae
 from vae_pipeline.models.callbacks import KLWarmup
 
 SPLITS = ("train", "valid", "test")
-
-
-def recipe(overrides: str) -> dict[str, Any]:
-    """``training`` of conf/base updated by conf/binarized_mnist, then by
-    ``overrides`` (``training.a.b=value,...``, values parsed as YAML)."""
-    training: dict[str, Any] = {}
-    for env in ("base", "binarized_mnist"):
-        path = PROJECT_ROOT / "conf" / env / "parameters_training.yml"
-        layer = yaml.safe_load(path.read_text(encoding="utf-8"))["training"]
-        model = {**training.get("model", {}), **layer["model"]}
-        training = {**training, **layer, "model": model}
-    for item in filter(None, overrides.split(",")):
-        key, _, value = item.partition("=")
-        *parents, leaf = key.removeprefix("training.").split(".")
-        target = training
-        for parent in parents:
-            target = target[parent]
-        if leaf not in target:
-            raise SystemExit(f"--params: training has no option {key!r}")
-        target[leaf] = yaml.safe_load(value)
-    return training
 
 
 class Timing(keras.callbacks.Callback):
@@ -100,7 +77,7 @@ def main() -> None:
         split: read_idx(file)[..., np.newaxis].astype(np.float32) / 255.0
         for split, file in files.items()
     }
-    params = recipe(args.params)
+    params = training_recipe("base", "binarized_mnist", overrides=args.params)
     keras.utils.set_random_seed(params["seed"])
     model = build_vae(images["train"].shape[1:], seed=params["seed"], **params["model"])
     steps = math.ceil(len(images["train"]) / params["batch_size"])

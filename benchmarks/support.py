@@ -92,6 +92,34 @@ def model_options(**overrides: Any) -> dict[str, Any]:
     return merged(base_parameters()["training"]["model"], overrides)
 
 
+def training_recipe(*envs: str, overrides: str = "") -> dict[str, Any]:
+    """``training`` of each environment's ``parameters_training.yml`` in turn
+    (``training.model`` merged key by key), then ``overrides`` in ``kedro run
+    --params`` syntax (``training.a.b=value,...``, values parsed as YAML).
+
+    Read as plain YAML, not by Kedro's loader (:func:`project_config`): the GPU
+    hosts the accelerator benchmarks run on have neither Kedro nor OmegaConf.
+    """
+    import yaml
+
+    training: dict[str, Any] = {}
+    for env in envs:
+        path = PROJECT_ROOT / "conf" / env / "parameters_training.yml"
+        layer = yaml.safe_load(path.read_text(encoding="utf-8"))["training"]
+        model = {**training.get("model", {}), **layer["model"]}
+        training = {**training, **layer, "model": model}
+    for item in filter(None, overrides.split(",")):
+        key, _, value = item.partition("=")
+        *parents, leaf = key.removeprefix("training.").split(".")
+        target = training
+        for parent in parents:
+            target = target[parent]
+        if leaf not in target:
+            raise SystemExit(f"--params: training has no option {key!r}")
+        target[leaf] = yaml.safe_load(value)
+    return training
+
+
 def project_config(key: str, *, env: str = "local") -> dict[str, Any]:
     """The project's own configuration (``conf/base`` + ``conf/<env>``), loaded as
     ``kedro run --env <env>`` loads it."""
