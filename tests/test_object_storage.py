@@ -1,12 +1,14 @@
 """The project on object storage: ``kedro run --env s3`` against an S3-compatible
 server on 127.0.0.1 (moto's server mode, as kedro-datasets' own tests use).
 
-One bucket, in order: the default run end to end -> a retraining whose drift
-gate quarantines a batch of noise in the bucket, then one that consumes a batch
-of digits from it -> an ingestion killed while it writes its splits (no
-visible partial version; the next run removes it) -> a truncated object and a
-wrong magic number (the same one-line errors as on disk); and the Airflow DAG's
-trigger watching the bucket's incoming prefix.
+One bucket where the default run ran once, end to end (``deployed``), and in any
+order from there: a retraining whose drift gate quarantines a batch of noise in
+the bucket, then one that consumes a batch of digits from it; an ingestion
+killed while it writes its splits (no visible partial version; the next run
+removes it); a truncated object and a wrong magic number (the same one-line
+errors as on disk); MLflow's artifacts in the bucket; and the Airflow DAG's
+trigger watching the bucket's incoming prefix. Each test's checks are relative
+to the bucket as the test found it.
 """
 
 from __future__ import annotations
@@ -97,10 +99,21 @@ def run_s3(project: Path, env: dict[str, str], *args: str):
     return kedro_cli(project, "run", "--env", "s3", *args, env=env, subprocess_run=True)
 
 
-def test_1_the_default_run_keeps_every_data_layer_in_the_bucket(project, env, bucket):
+@pytest.fixture(scope="module")
+def deployed(
+    project: Path, env: dict[str, str], bucket
+) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """The default run in the bucket, once: its result and the data version it
+    committed (the latest until another test commits one)."""
     result = run_s3(project, env)
     assert_ok(result)
-    record = committed(bucket)
+    return result, committed(bucket)
+
+
+def test_the_default_run_keeps_every_data_layer_in_the_bucket(
+    deployed, project, bucket
+):
+    result, record = deployed
     assert f"model: s3://{BUCKET}/data/06_models/vae.keras/" in result.stdout
     assert (
         f"data version: {record['version']} (s3://{BUCKET}/data/05_model_input)"
@@ -111,7 +124,8 @@ def test_1_the_default_run_keeps_every_data_layer_in_the_bucket(project, env, bu
         assert bucket.isfile(f"{SPLITS}/{split}/{version}/{split}/manifest.json")
     assert bucket.glob(f"{BUCKET}/data/06_models/vae.keras/*/vae.keras")
     assert bucket.glob(f"{BUCKET}/data/08_reporting/evaluation_metrics.json/*/*")
-    assert len(bucket.glob(f"{BUCKET}/data/08_reporting/*.png/*/*.png")) == 7
+    figures = f"{BUCKET}/data/08_reporting/*.png/{record['version']}/*.png"
+    assert len(bucket.glob(figures)) == 7
     # Nothing in the local data layers; figures still logged to the MLflow run.
     local = [p for p in (project / "data").rglob("*") if p.is_file()]
     assert {p.name for p in local} <= {".gitkeep"} | {
@@ -120,8 +134,8 @@ def test_1_the_default_run_keeps_every_data_layer_in_the_bucket(project, env, bu
     assert list((project / "mlruns").rglob("figures/reconstructions.png"))
 
 
-def test_2_retraining_quarantines_then_consumes_batches_in_the_bucket(
-    project, env, bucket
+def test_retraining_quarantines_then_consumes_batches_in_the_bucket(
+    deployed, project, env, bucket
 ):
     before = committed(bucket)
     rng = np.random.default_rng(0)
@@ -158,7 +172,7 @@ def test_2_retraining_quarantines_then_consumes_batches_in_the_bucket(
     )
 
 
-def test_3_a_killed_ingestion_leaves_no_visible_version(project, env, bucket):
+def test_a_killed_ingestion_leaves_no_visible_version(deployed, project, env, bucket):
     before = committed(bucket)
     rng = np.random.default_rng(1)
     put_npz(
@@ -215,8 +229,8 @@ def committed_versions(bucket: s3fs.S3FileSystem, split: str) -> list[str]:
          "wrong IDX magic number 2057"),
     ],
 )  # fmt: skip
-def test_4_a_bad_object_gives_the_same_one_line_error_as_on_disk(
-    project, env, bucket, key, content, source, message
+def test_a_bad_object_gives_the_same_one_line_error_as_on_disk(
+    deployed, project, env, bucket, key, content, source, message
 ):
     before = committed(bucket)
     bucket.pipe_file(f"{BUCKET}/{key}", content)
@@ -238,7 +252,7 @@ PREDICT = (
 )
 
 
-def test_5_mlflow_artifacts_in_the_bucket_load_back(tmp_path, env, bucket):
+def test_mlflow_artifacts_in_the_bucket_load_back(tmp_path, env, bucket):
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
     server = start_sqlite_server(

@@ -4,33 +4,28 @@ the registry or the data, for the default run and for retraining.
 The rule the next run applies (``remove_abandoned_versions_node`` of
 ``registration.release``, and ``select_new_files``): a version that holds an alias
 is never deleted; one a killed run registered that holds none is deleted;
-committed data whose model holds no alias is trained on again. (Killed while
-training and killed right after registering a retraining's model:
-``test_retraining_scenario.py``.)
+committed data whose model holds no alias is trained on again. Killed while
+training, the same command resumes from the last epoch's checkpoint.
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
 
-from tests.conftest import aliases, assert_ok, kedro_cli, make_project_copy
-from tests.pipelines.retraining.test_retraining_scenario import (
+from tests.conftest import aliases, assert_ok, kedro_cli
+from tests.pipelines.retraining.conftest import (
     committed,
     kill_when,
     retrain,
     run_statuses,
+    split_folders,
+    store,
     train_size,
     versions,
     write_batch,
 )
-
-
-def store(project: Path) -> MlflowClient:
-    return MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
 
 
 def registered(version: int):
@@ -45,26 +40,63 @@ def alias_moved(line: str) -> bool:
     return "Model 'vae_pipeline' version" in line and "is now '@" in line
 
 
-@pytest.fixture
-def fresh_project(tmp_path: Path) -> Path:
-    return make_project_copy(tmp_path / "project")
-
-
-@pytest.fixture(scope="module")
-def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project after its first ``kedro run``: version 1 is champion."""
-    project = make_project_copy(tmp_path_factory.mktemp("trained") / "project")
-    assert_ok(kedro_cli(project, "run"))
-    return project
+def at_epoch(number: int):
+    return lambda line: f"epoch {number}/" in line
 
 
 @pytest.fixture
-def retraining_project(trained_project: Path, tmp_path: Path) -> Path:
+def retraining_project(project: Path) -> Path:
     """A copy of the trained project with a new batch in ``incoming/``."""
-    project = tmp_path / "project"
-    shutil.copytree(trained_project, project)
     write_batch(project, "2026-12-02", seed=11)
     return project
+
+
+def test_default_run_killed_while_training_resumes(fresh_project):
+    kill_when(fresh_project, at_epoch(3))
+    client = store(fresh_project)
+    result = kedro_cli(fresh_project, "run")
+    assert_ok(result)
+    assert "Resuming training from the checkpoint" in result.stdout
+    assert run_statuses(client) == ["KILLED", "FINISHED"]
+    assert versions(client) == [1]
+    assert aliases(client) == {"champion": 1}
+    assert not any((fresh_project / "data/06_models/checkpoints").iterdir())
+
+
+def test_retraining_killed_while_training_merges_the_batch_once(project):
+    client = store(project)
+    before, folders = committed(project), split_folders(project, "train")
+    write_batch(project, "2026-11-24", seed=1)
+    output = kill_when(project, at_epoch(2), "--pipelines", "retraining")
+    assert "Training data: 1438 -> 1708 images" in output
+    assert committed(project) == before  # nothing of the killed run is visible
+    [killed] = set(split_folders(project, "train")) - set(folders)  # uncommitted
+
+    result = retrain(project)
+    assert_ok(result)
+    assert "Training data: 1438 -> 1708 images" in result.stdout  # not 1978
+    assert "Resuming training from the checkpoint" in result.stdout
+    assert "which died before committing it" in result.stdout
+    record = committed(project)
+    assert record["parent"] == before["version"]
+    assert list(record["incoming"]) == ["2026-11-24/digits-1.npz"]
+    assert record["splits"]["test"] == before["splits"]["test"]
+    assert split_folders(project, "train") == sorted([*folders, record["version"]])
+    assert killed not in split_folders(project, "train")
+    assert run_statuses(client) == ["FINISHED", "KILLED", "FINISHED"]
+    assert versions(client) == [1, 2]
+    version = client.get_model_version("vae_pipeline", "2")
+    outcome = version.tags["promotion"]
+    assert "validation negative ELBO" in version.tags["promotion.reason"]
+    assert version.tags["data_version"] == record["version"]
+    expected = (
+        {"champion": 2} if outcome == "champion" else {"champion": 1, "challenger": 2}
+    )
+    assert aliases(client) == expected
+    run = client.get_run(version.run_id)
+    assert run.info.run_name == "retraining"
+    assert run.data.tags["promotion"] == outcome
+    assert "promotion.champion_negative_elbo" in run.data.metrics
 
 
 def test_default_run_killed_after_registering_leaves_no_orphan(fresh_project):
@@ -99,6 +131,22 @@ def test_default_run_killed_after_the_alias_move_keeps_its_champion(fresh_projec
     generation = kedro_cli(fresh_project, "run", "--pipelines", "generation")
     assert_ok(generation)
     assert "model used: 'vae_pipeline' @champion, version 1" in generation.stdout
+
+
+def test_retraining_killed_after_registering_leaves_no_orphan(project):
+    client, before = store(project), committed(project)
+    write_batch(project, "2026-11-25", seed=2)
+    kill_when(project, registered(2), "--pipelines", "retraining")
+    assert versions(client) == [1, 2]
+    assert committed(project) == before
+
+    result = retrain(project)
+    assert_ok(result)
+    assert "Deleted model 'vae_pipeline' version 2, registered by the killed run" in (
+        result.stdout
+    )
+    assert versions(client) == [1, 3]
+    assert train_size(project) == before["splits"]["train"]["num_examples"] + 270
 
 
 def test_retraining_killed_after_the_data_commit_trains_on_that_data_again(
