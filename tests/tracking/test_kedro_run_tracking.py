@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -41,7 +42,17 @@ FIGURES = {
 
 @pytest.fixture(scope="module")
 def project(tracked_project: Path) -> Path:
+    """The project after its two default runs, read by the tests that take it."""
     return tracked_project
+
+
+@pytest.fixture
+def own_copy(tracked_project: Path, tmp_path: Path) -> Path:
+    """A copy of that project for a test that runs in it, so that what it adds
+    (runs, versions, generated images) is seen by no other test."""
+    copy = tmp_path / "project"
+    shutil.copytree(tracked_project, copy, ignore=shutil.ignore_patterns("*.log"))
+    return copy
 
 
 def test_console_shows_plain_lines_a_summary_and_no_library_noise(project):
@@ -66,9 +77,13 @@ def test_console_shows_plain_lines_a_summary_and_no_library_noise(project):
     assert any("version 2; @champion stays version 1" in s for s in second)
 
 
+def store(project: Path) -> MlflowClient:
+    return MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+
+
 @pytest.fixture(scope="module")
 def client(project: Path) -> MlflowClient:
-    return MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    return store(project)
 
 
 def default_runs(client: MlflowClient):
@@ -236,7 +251,8 @@ def test_champion_predicts_through_pyfunc_in_a_fresh_process(project):
     )
 
 
-def test_generation_runs_on_a_registered_model_without_training(project, client):
+def test_generation_runs_on_a_registered_model_without_training(own_copy):
+    project, client = own_copy, store(own_copy)
     models = project / "data/06_models/vae.keras"
     generated = project / "data/07_model_output/generated_images"
     trained_before = sorted(models.iterdir())
@@ -269,7 +285,8 @@ def test_generation_runs_on_a_registered_model_without_training(project, client)
     assert "version=9" in last_line
 
 
-def test_diverging_run_is_failed_and_registers_nothing(project, client):
+def test_diverging_run_is_failed_and_registers_nothing(own_copy):
+    project, client = own_copy, store(own_copy)
     result = kedro_cli(project, "run", "--params", "training.learning_rate=1e12")
     assert result.returncode == 1
     assert "training diverged" in result.stderr.strip().splitlines()[-1]
@@ -279,7 +296,8 @@ def test_diverging_run_is_failed_and_registers_nothing(project, client):
     assert aliases(client) == {"champion": 1}
 
 
-def test_unreachable_tracking_server_fails_fast_before_training(project):
+def test_unreachable_tracking_server_fails_fast_before_training(own_copy):
+    project = own_copy
     uri = f"http://127.0.0.1:{free_port()}"
     before = written_files(project / "data")
     start = time.monotonic()
