@@ -179,6 +179,17 @@ def tracked_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project after its first ``kedro run`` (version 1 is ``@champion``), built
+    once per worker. Never run in: a test that runs kedro takes a copy (its MLflow
+    experiment keeps this project's artifact folder, where each run writes under
+    its own id)."""
+    project = make_project_copy(tmp_path_factory.mktemp("trained") / "project")
+    assert_ok(kedro_cli(project, "run"))
+    return project
+
+
 @pytest.fixture
 def project_copy(tmp_path: Path) -> Path:
     """A copy of the project to run the CLI in."""

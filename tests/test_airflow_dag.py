@@ -162,12 +162,14 @@ def airflow_env(home: Path, project: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def scheduled_project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A project copy after its first ``kedro run`` (v1 champion), and an Airflow
-    home whose metadata database is migrated."""
+def scheduled_project(
+    trained_project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """A copy of a project after its first ``kedro run`` (v1 champion), and an
+    Airflow home whose metadata database is migrated."""
     root = tmp_path_factory.mktemp("airflow")
-    project = make_project_copy(root / "project")
-    assert_ok(kedro_cli(project, "run"))
+    project = root / "project"
+    shutil.copytree(trained_project, project)
     home = root / "airflow-home"
     migrate = subprocess.run(
         [str(Path(sys.executable).with_name("airflow")), "db", "migrate"],

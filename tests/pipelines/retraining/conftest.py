@@ -1,8 +1,8 @@
 """Projects for the end-to-end retraining tests, and what the tests read of them.
 
 Each test starts from its own copy: a fresh project, or one where the default
-``kedro run`` has run once (version 1 is ``@champion``), built once per worker
-and copied; so a test depends on no other test or its order.
+``kedro run`` has run once (``trained_project``, version 1 is ``@champion``); so
+a test depends on no other test or its order.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from tests.conftest import (
-    assert_ok,
     cli_env,
     kedro_cli,
     kedro_command,
@@ -118,19 +117,9 @@ def fresh_project(tmp_path: Path) -> Path:
     return make_project_copy(tmp_path / "project")
 
 
-@pytest.fixture(scope="session")
-def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project after its first ``kedro run``: version 1 is champion. Never run
-    in: tests take a copy (``project``)."""
-    project = make_project_copy(tmp_path_factory.mktemp("trained") / "project")
-    assert_ok(kedro_cli(project, "run"))
-    return project
-
-
 @pytest.fixture
 def project(trained_project: Path, tmp_path: Path) -> Path:
-    """This test's copy of the trained project. (Its MLflow experiment keeps the
-    original's artifact folder, where each run writes under its own id.)"""
+    """This test's copy of the trained project (``tests/conftest.py``)."""
     copy = tmp_path / "project"
     shutil.copytree(trained_project, copy)
     return copy
