@@ -224,6 +224,32 @@ def kedro_cli(
     return _kedro_in_process(project, list(args), env or {})
 
 
+def start_kedro(
+    project: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """``kedro <args>`` started in its own process in a project folder (for a test
+    that acts while it runs), its output and errors one unbuffered text stream."""
+    return subprocess.Popen(
+        kedro_command(*args),
+        cwd=project,
+        env=cli_env({**(env or {}), "PYTHONUNBUFFERED": "1"}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def read_until(process: subprocess.Popen[str], seen: Callable[[str], bool]) -> str:
+    """A started process's output up to the first line ``seen`` accepts (all of
+    it if none does)."""
+    output = ""
+    for line in process.stdout:
+        output += line
+        if seen(line):
+            break
+    return output
+
+
 @contextlib.contextmanager
 def _process_state_kept() -> Iterator[None]:
     """Put back what a ``kedro run`` changes in the process: working folder,

@@ -31,11 +31,10 @@ from sklearn.datasets import load_digits
 
 from tests.conftest import (
     assert_ok,
-    cli_env,
     free_port,
     kedro_cli,
-    kedro_command,
     make_project_copy,
+    start_kedro,
     wait_for,
 )
 from tests.tracking.test_tracking_server import start_sqlite_server, stop
@@ -180,16 +179,9 @@ def test_a_killed_ingestion_leaves_no_visible_version(deployed, project, env, bu
         "data/01_raw/images.npz",
         rng.integers(0, 256, (30000, 28, 28), dtype=np.uint8),
     )
-    process = subprocess.Popen(
-        kedro_command(
-            "run", "--env", "s3", "--pipelines", "data_ingestion",
-            "--params", "data_ingestion.source=npz",
-        ),
-        cwd=project,
-        env=cli_env({**env, "PYTHONUNBUFFERED": "1"}),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    process = start_kedro(
+        project, "run", "--env", "s3", "--pipelines", "data_ingestion",
+        "--params", "data_ingestion.source=npz", env=env,
     )  # fmt: skip
     folders = set(bucket.ls(f"{SPLITS}/train", detail=False))
     deadline = time.monotonic() + 120

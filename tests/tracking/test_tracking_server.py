@@ -24,11 +24,11 @@ from mlflow.tracking import MlflowClient
 
 from tests.conftest import (
     aliases,
-    cli_env,
     free_port,
     kedro_cli,
-    kedro_command,
+    read_until,
     require,
+    start_kedro,
     wait_for,
 )
 
@@ -207,19 +207,8 @@ def test_a_server_that_dies_mid_run_fails_the_run_fast_registering_nothing(
     server = start_sqlite_server(tmp_path, port)
     try:
         wait_for(f"{uri}/health", seconds=180, process=server)
-        run = subprocess.Popen(
-            kedro_command("run"),
-            cwd=project_copy,
-            env=cli_env({"MLFLOW_TRACKING_URI": uri, "PYTHONUNBUFFERED": "1"}),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        output = ""
-        for line in run.stdout:
-            output += line
-            if "epoch 2/" in line:
-                break
+        run = start_kedro(project_copy, "run", env={"MLFLOW_TRACKING_URI": uri})
+        output = read_until(run, lambda line: "epoch 2/" in line)
         stop(server)
         died = time.monotonic()
         output += run.stdout.read()

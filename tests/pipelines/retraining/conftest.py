@@ -21,10 +21,10 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from tests.conftest import (
-    cli_env,
     kedro_cli,
-    kedro_command,
     make_project_copy,
+    read_until,
+    start_kedro,
 )
 
 INCOMING = Path("data/01_raw/incoming")
@@ -93,20 +93,9 @@ def retrain(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def kill_when(project: Path, seen: Callable[[str], bool], *args: str) -> str:
     """Start ``kedro run <args>``, ``kill -9`` it at the first line ``seen``
     accepts, and return its output up to there."""
-    process = subprocess.Popen(
-        kedro_command("run", *args),
-        cwd=project,
-        env=cli_env({"PYTHONUNBUFFERED": "1"}),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output = ""
-    for line in process.stdout:
-        output += line
-        if seen(line):
-            process.kill()
-            break
+    process = start_kedro(project, "run", *args)
+    output = read_until(process, seen)
+    process.kill()
     process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL, output[-3000:]
     return output
