@@ -21,7 +21,7 @@ from vae_pipeline.pipelines.retraining.nodes import collect_incoming_sources
 def incoming(root: Path, **options) -> OptionalPartitionedDataset:
     return OptionalPartitionedDataset(
         path=str(root),
-        dataset={"type": "vae_pipeline.datasets.incoming.IncomingFileDataset"},
+        dataset={"type": "vae_pipeline.datasets.IncomingFileDataset"},
         **options,
     )
 

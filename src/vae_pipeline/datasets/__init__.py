@@ -1,15 +1,16 @@
-"""Kedro datasets of the project: raw image sources and sharded model input."""
+"""Kedro datasets of the project, one class per module: thin adapters that turn a
+catalog entry into a reader or writer of :mod:`vae_pipeline.data`."""
 
 from vae_pipeline.datasets.data_version import DataVersionDataset
+from vae_pipeline.datasets.digits import DigitsDataset
+from vae_pipeline.datasets.idx import IDXDataset
+from vae_pipeline.datasets.idx_splits import IDXSplitsDataset
+from vae_pipeline.datasets.incoming_file import IncomingFileDataset
+from vae_pipeline.datasets.keras_images import KerasImagesDataset
 from vae_pipeline.datasets.model_input_versions import ModelInputVersionsDataset
+from vae_pipeline.datasets.npz_images import NPZImagesDataset
 from vae_pipeline.datasets.partitions import OptionalPartitionedDataset
-from vae_pipeline.datasets.raw_datasets import (
-    DigitsDataset,
-    IDXDataset,
-    IDXSplitsDataset,
-    KerasImagesDataset,
-    NPZImagesDataset,
-)
+from vae_pipeline.datasets.quarantine import QuarantineDataset
 from vae_pipeline.datasets.sharded_array_dataset import ShardedArrayDataset
 
 __all__ = [
@@ -17,9 +18,11 @@ __all__ = [
     "DigitsDataset",
     "IDXDataset",
     "IDXSplitsDataset",
+    "IncomingFileDataset",
     "KerasImagesDataset",
     "ModelInputVersionsDataset",
     "NPZImagesDataset",
     "OptionalPartitionedDataset",
+    "QuarantineDataset",
     "ShardedArrayDataset",
 ]

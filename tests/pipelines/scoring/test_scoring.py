@@ -81,7 +81,7 @@ def test_other_distributions_are_flagged_more_than_held_out_digits(
         scoring_files={
             "type": "vae_pipeline.datasets.OptionalPartitionedDataset",
             "path": str(folder),
-            "dataset": {"type": "vae_pipeline.datasets.incoming.IncomingFileDataset"},
+            "dataset": {"type": "vae_pipeline.datasets.IncomingFileDataset"},
         },
         scoring_model={"type": "MemoryDataset", "copy_mode": "assign"},
         train_split={"type": "MemoryDataset", "copy_mode": "assign"},

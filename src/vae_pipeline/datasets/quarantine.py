@@ -1,6 +1,4 @@
-"""The catalog's side of new data (:mod:`vae_pipeline.data.incoming`): one
-incoming file as the ``dataset`` of kedro-datasets' ``PartitionedDataset``, and
-the quarantine that refused batches move to."""
+"""Where the drift gate puts the batches it refuses."""
 
 from __future__ import annotations
 
@@ -10,16 +8,6 @@ from typing import Any
 from kedro.io import AbstractDataset, DatasetError
 
 from vae_pipeline.data.files import filesystem
-from vae_pipeline.data.incoming import IncomingFile
-from vae_pipeline.datasets.raw_datasets import ReadOnlyFileDataset
-
-
-class IncomingFileDataset(ReadOnlyFileDataset):
-    """Read-only handle to one incoming file (:class:`IncomingFile`)."""
-
-    def load(self) -> IncomingFile:
-        return IncomingFile(self._file)
-
 
 REASON_FILE = ".quarantine-reason.txt"  # hidden: ignored if the batch comes back
 
@@ -33,7 +21,7 @@ class QuarantineDataset(AbstractDataset[dict[str, str], dict[str, str]]):
     Example catalog entry::
 
         quarantined_batches:
-          type: vae_pipeline.datasets.incoming.QuarantineDataset
+          type: vae_pipeline.datasets.QuarantineDataset
           filepath: data/01_raw/quarantine
           incoming: data/01_raw/incoming
     """
