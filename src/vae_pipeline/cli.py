@@ -17,10 +17,11 @@ from typing import Any
 
 import click
 from kedro.framework.cli.project import run as kedro_run
+from kedro.io import DatasetError
 from kedro.validation import ParameterValidationError
 
 from vae_pipeline.console import USER_ERRORS
-from vae_pipeline.errors import RunSkipped
+from vae_pipeline.errors import InputDataError, RunSkipped
 
 _PYDANTIC_LINK = re.compile(r"\s*For further information visit \S+")
 _PARAMETER = re.compile(r"^- Parameter '(?P<name>[^']+)': (?P<rest>.*)$")
@@ -58,6 +59,11 @@ def one_line(error: BaseException) -> str:
     Returns:
         The message on one line; parameter errors as ``parameter a.b: problem``.
     """
+    cause = error
+    while isinstance(cause, DatasetError) and cause.__cause__ is not None:
+        cause = cause.__cause__
+    if isinstance(cause, InputDataError):  # raised in a dataset: Kedro's framing
+        error = cause  # ("Failed while loading data from dataset ...") adds nothing
     text = _PYDANTIC_LINK.sub("", str(error))
     lines = [" ".join(line.split()) for line in text.splitlines()]
     lines = [line for line in lines if line]

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from kedro.io import DatasetError, Version
 
+from tests.conftest import kedro_cli
+from vae_pipeline.data.versions import split_entry
 from vae_pipeline.datasets import DataVersionDataset, ShardedArrayDataset
-from vae_pipeline.datasets.data_version import DataVersionConflict, split_entry
+from vae_pipeline.datasets.data_version import DataVersionConflict
 
 V1, V2, V3 = (f"2026-01-0{day}T00.00.00.000Z" for day in (1, 2, 3))
 
@@ -74,3 +76,16 @@ def test_records_are_versioned_and_checked(tmp_path):
     (folder / "data_version.json").write_text('{"format": "something else"}')
     with pytest.raises(DatasetError, match=r"not a vae-pipeline-data-version record"):
         records(tmp_path).load()
+
+
+def test_kedro_run_names_a_corrupt_record_on_one_line(project_copy):
+    """A record the data package refuses inside a dataset's load reads as the
+    data package's one line, not Kedro's "Failed while loading" framing."""
+    record = project_copy / "data/05_model_input/data_version.json" / V1
+    record.mkdir(parents=True)
+    (record / "data_version.json").write_text("{not json")
+    result = kedro_cli(project_copy, "run", "--pipelines", "training")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"Error: {record / 'data_version.json'}: not a readable")

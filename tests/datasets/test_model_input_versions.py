@@ -13,12 +13,12 @@ import pytest
 from kedro.io import DatasetError, Version
 
 from tests.conftest import dead_pid
+from vae_pipeline.data.versions import split_entry
 from vae_pipeline.datasets import (
     DataVersionDataset,
     ModelInputVersionsDataset,
     ShardedArrayDataset,
 )
-from vae_pipeline.datasets.data_version import split_entry
 from vae_pipeline.pipelines.data_ingestion.nodes import abandoned_data
 
 V1, V2, V3, V4 = (f"2026-01-0{day}T00.00.00.000Z" for day in (1, 2, 3, 4))

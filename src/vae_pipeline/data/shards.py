@@ -1,18 +1,29 @@
 """A split of model input as plain ``.npy`` shards, written chunk by chunk and
 read back through memory maps (tf.data reads them with
 ``FixedLengthRecordDataset``, skipping each header), with a ``manifest.json``
-of shapes, counts and header sizes."""
+of shapes, counts and header sizes.
+
+A save (:func:`save_split`) writes ``writer.json``, the shards and the manifest
+last, alike on a disk and on object storage (which cannot rename): a failed save
+removes what it wrote, and one killed leaves a folder with no manifest, which no
+load picks and which ``writer.json`` names the writer of.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import IO, Any
 
 import numpy as np
+from fsspec import AbstractFileSystem
+from fsspec.implementations.cached import WholeFileCacheFileSystem
 
 from vae_pipeline.data.stream import Chunks, ImageStream
 from vae_pipeline.errors import InputDataError
@@ -235,3 +246,79 @@ def write_shards(
     }
     with open_file(MANIFEST) as file:
         file.write(json.dumps(manifest, indent=2).encode())
+
+
+def writer() -> dict[str, Any]:
+    """Who writes a version: host and pid, to tell an abandoned one later."""
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def as_stream(data: Any) -> ImageStream:
+    """What a split is saved from, as a stream: an :class:`ImageStream`, a loaded
+    split, an array of images or an ``(images, labels)`` tuple."""
+    if isinstance(data, ImageStream):
+        return data
+    if isinstance(data, ShardedArrays):
+        return data.stream()
+    if isinstance(data, np.ndarray):
+        return ImageStream.of(data)
+    if isinstance(data, tuple) and len(data) == 2:  # noqa: PLR2004
+        return ImageStream.of(np.asarray(data[0]), data[1])
+    raise TypeError(
+        "a split is saved from an ImageStream, ShardedArrays, an array of images "
+        f"or an (images, labels) tuple, not {type(data).__name__}"
+    )
+
+
+def save_split(
+    fs: AbstractFileSystem,
+    folder: str,
+    data: Any,
+    *,
+    shard_size: int,
+    version: str | None,
+    claimed: str,
+) -> None:
+    """Save a split into ``folder``: ``writer.json`` first, then the shards and
+    the manifest (:func:`write_shards`). If the save fails, ``claimed`` (the
+    folder this save created for it) is removed, so a failure leaves nothing."""
+    stream, by = as_stream(data), writer()
+    try:
+        fs.pipe_file(f"{folder}/{WRITER}", json.dumps({"writer": by}).encode())
+        write_shards(
+            lambda name: fs.open(f"{folder}/{name}", "wb"),
+            stream,
+            shard_size=shard_size,
+            version=version,
+            writer=by,
+        )
+    except BaseException:
+        with contextlib.suppress(OSError):
+            fs.rm(claimed, recursive=True)
+        raise
+
+
+def open_split(
+    fs: AbstractFileSystem, folder: str, *, url: str, cache_dir: Path | None = None
+) -> ShardedArrays:
+    """The split saved in ``folder`` (named ``url`` in errors). On object storage
+    (``cache_dir`` set) each shard is downloaded once into fsspec's whole-file
+    cache, and again only when the object changes (``check_files`` compares its
+    checksum): training reads local files (tf.data, NumPy's memory maps)."""
+    try:
+        manifest = json.loads(fs.cat_file(f"{folder}/{MANIFEST}"))
+    except FileNotFoundError:
+        raise InputDataError(f"{url}: no sharded arrays saved here") from None
+    if manifest.get("format") != FORMAT_NAME:
+        raise InputDataError(f"{url}: not a {FORMAT_NAME} manifest")
+    if cache_dir is None:
+        return ShardedArrays(Path(folder), manifest)
+    cache = WholeFileCacheFileSystem(
+        fs=fs, cache_storage=str(cache_dir), check_files=True
+    )
+
+    def local(name: str) -> Path:
+        with cache.open(f"{folder}/{name}") as file:
+            return Path(file.name)
+
+    return ShardedArrays(PurePosixPath(folder), manifest, local=local)

@@ -1,53 +1,22 @@
-"""A versioned Kedro dataset of image arrays as ``.npy`` shards
-(:mod:`vae_pipeline.data.shards`), saved from a stream in bounded memory.
-
-A save writes ``writer.json``, the shards and the manifest last, alike on a disk
-and on object storage (which cannot rename): a failed save removes what it wrote,
-and one killed leaves a version with no manifest, which no load picks. With
-``data_version:`` a version is read by other runs once a record commits it.
-"""
+"""A versioned Kedro dataset of image arrays as ``.npy`` shards, saved from a
+stream in bounded memory (:mod:`vae_pipeline.data.shards`). With
+``data_version:`` a version is read by other runs once a record commits it
+(:mod:`vae_pipeline.data.versions`)."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import numpy as np
-from fsspec.implementations.cached import WholeFileCacheFileSystem
 from kedro.io import AbstractVersionedDataset, DatasetError, Version
 from kedro.io.core import VersionNotFoundError
 
 from vae_pipeline.data.files import filesystem
-from vae_pipeline.data.shards import (
-    FORMAT_NAME,
-    MANIFEST,
-    WRITER,
-    ShardedArrays,
-    write_shards,
-)
-from vae_pipeline.data.stream import ImageStream
-from vae_pipeline.datasets.data_version import committed_split_versions, writer
+from vae_pipeline.data.shards import MANIFEST, ShardedArrays, open_split, save_split
+from vae_pipeline.data.versions import committed_split_versions
 
 CACHE_NAME = "vae-pipeline-cache"
-
-
-def _as_stream(data: Any) -> ImageStream:
-    if isinstance(data, ImageStream):
-        return data
-    if isinstance(data, ShardedArrays):
-        return data.stream()
-    if isinstance(data, np.ndarray):
-        return ImageStream.of(data)
-    if isinstance(data, tuple) and len(data) == 2:  # noqa: PLR2004
-        return ImageStream.of(np.asarray(data[0]), data[1])
-    raise DatasetError(
-        "ShardedArrayDataset saves an ImageStream, ShardedArrays, an array of "
-        f"images or an (images, labels) tuple, not {type(data).__name__}"
-    )
 
 
 class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
@@ -88,41 +57,27 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
         self._fs, self._protocol, path = filesystem(
             filepath, credentials=credentials, fs_args=fs_args
         )
-        self._storage = {"credentials": credentials, "fs_args": fs_args}
         super().__init__(
             filepath=PurePosixPath(path),
             version=version,
             exists_function=self._fs.exists,
-            glob_function=self._finished_versions,
+            glob_function=lambda pattern: [  # the versions whose save finished
+                found.rpartition("/")[0]
+                for found in self._fs.glob(f"{pattern}/{MANIFEST}")
+            ],
         )
         self._shard_size = shard_size
         self._cache_dir = Path(cache_dir or Path(tempfile.gettempdir()) / CACHE_NAME)
-        if data_version and not (
-            "://" in data_version or PurePosixPath(data_version).is_absolute()
-        ):
-            data_version = self._url(PurePosixPath(path).parent / data_version)
+        if data_version and "://" in data_version:  # on this filesystem
+            data_version = data_version.split("://", 1)[1]
+        elif data_version:  # relative to the split's folder unless absolute
+            data_version = str(PurePosixPath(path).parent / data_version)
         self._data_version = data_version
         self._saved_version: str | None = None
         self.metadata = metadata
 
-    @property
-    def _local(self) -> bool:
-        return self._protocol == "file"
-
     def _url(self, path: PurePosixPath | str) -> str:
-        return str(path) if self._local else f"{self._protocol}://{path}"
-
-    def _finished_versions(self, pattern: str) -> list[str]:
-        """The version folders of ``pattern`` whose save finished (a manifest)."""
-        return [
-            path.rpartition("/")[0] for path in self._fs.glob(f"{pattern}/{MANIFEST}")
-        ]
-
-    def _committed(self) -> Iterator[str]:
-        assert self._data_version is not None
-        return committed_split_versions(
-            self._data_version, self._filepath.name, **self._storage
-        )
+        return str(path) if self._protocol == "file" else f"{self._protocol}://{path}"
 
     def _describe(self) -> dict[str, Any]:
         return {
@@ -137,8 +92,10 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
             return super()._fetch_latest_load_version()
         if self._saved_version is not None:  # this run's own, not committed yet
             return self._saved_version
-        latest = next(self._committed(), None)
-        if latest is None:
+        committed = committed_split_versions(
+            self._fs, self._data_version, self._filepath.name
+        )
+        if (latest := next(committed, None)) is None:
             raise VersionNotFoundError(
                 f"{self._filepath}: no committed data version has a "
                 f"'{self._filepath.name}' split; run the data_ingestion pipeline"
@@ -146,55 +103,25 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
         return latest
 
     def load(self) -> ShardedArrays:
-        directory = str(self._get_load_path())
-        try:
-            content = self._fs.cat_file(f"{directory}/{MANIFEST}")
-        except FileNotFoundError:
-            raise DatasetError(
-                f"{self._url(directory)}: no sharded arrays saved here"
-            ) from None
-        manifest = json.loads(content)
-        if manifest.get("format") != FORMAT_NAME:
-            raise DatasetError(f"{self._url(directory)}: not a {FORMAT_NAME} manifest")
-        if self._local:
-            return ShardedArrays(Path(directory), manifest)
-        # Training reads local files (tf.data, NumPy's memory maps): each shard is
-        # downloaded once into fsspec's whole-file cache, and again only when the
-        # object in the bucket changes (check_files compares its checksum).
-        cache = WholeFileCacheFileSystem(
-            fs=self._fs, cache_storage=str(self._cache_dir), check_files=True
-        )
-
-        def local(name: str) -> Path:
-            with cache.open(f"{directory}/{name}") as file:
-                return Path(file.name)
-
-        return ShardedArrays(PurePosixPath(directory), manifest, local=local)
+        folder = str(self._get_load_path())
+        cache = None if self._protocol == "file" else self._cache_dir
+        return open_split(self._fs, folder, url=self._url(folder), cache_dir=cache)
 
     def save(self, data: Any) -> None:
-        stream = _as_stream(data)
         version = self.resolve_save_version() or None
-        target, by = self._save_target(), writer()
-        # The writer first and the manifest last: a save cut short is a folder
-        # with no manifest, which no load picks and which removal can attribute.
-        try:
-            self._fs.pipe_file(
-                f"{target}/{WRITER}", json.dumps({"writer": by}).encode()
-            )
-            write_shards(
-                lambda name: self._fs.open(f"{target}/{name}", "wb"),
-                stream,
-                shard_size=self._shard_size,
-                version=version,
-                writer=by,
-            )
-        except BaseException:
-            with contextlib.suppress(OSError):
-                self._fs.rm(target.rpartition("/")[0] if version else target, True)
-            raise
+        folder = self._claim()
+        claimed = folder.rpartition("/")[0] if version else folder
+        save_split(
+            self._fs,
+            folder,
+            data,
+            shard_size=self._shard_size,
+            version=version,
+            claimed=claimed,
+        )
         self._saved_version = version
 
-    def _save_target(self) -> str:
+    def _claim(self) -> str:
         """The folder to save into, claimed for this run where it is versioned."""
         if not self._version:  # unversioned: overwritten in place
             if self._fs.exists(str(self._filepath)):
@@ -202,7 +129,7 @@ class ShardedArrayDataset(AbstractVersionedDataset[Any, ShardedArrays]):
             return str(self._filepath)
         try:
             target = self._get_save_path()
-            if self._local:  # the version's folder is claimed once, atomically
+            if self._protocol == "file":  # the version is claimed once, atomically
                 Path(target).parents[1].mkdir(parents=True, exist_ok=True)
                 Path(target).parent.mkdir()
         except (DatasetError, FileExistsError):

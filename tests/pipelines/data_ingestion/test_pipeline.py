@@ -20,11 +20,9 @@ from tests.conftest import (
     project_config,
     typed_params,
 )
+from vae_pipeline.data import shards
 from vae_pipeline.data.idx import write_idx
-from vae_pipeline.datasets import (
-    IDXSplitsDataset,
-    sharded_array_dataset,
-)
+from vae_pipeline.datasets import IDXSplitsDataset
 from vae_pipeline.errors import InputDataError
 from vae_pipeline.pipelines.data_ingestion import create_pipeline
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
@@ -490,7 +488,7 @@ def test_a_full_disk_while_writing_the_splits_changes_no_committed_version(
 ):
     ingest(make_catalog, run_pipeline)
     committed = make_catalog().load("data_version")
-    write = sharded_array_dataset.write_shards
+    write = shards.write_shards
 
     def full_disk_on_validation(open_file, stream, **options):
         def opened(name):  # the validation split's files find the disk full
@@ -502,7 +500,7 @@ def test_a_full_disk_while_writing_the_splits_changes_no_committed_version(
 
         write(opened, stream, **options)
 
-    monkeypatch.setattr(sharded_array_dataset, "write_shards", full_disk_on_validation)
+    monkeypatch.setattr(shards, "write_shards", full_disk_on_validation)
     with pytest.raises(DatasetError, match=r"No space left on device"):
         ingest(make_catalog, run_pipeline, split={"seed": 8})
     fresh = make_catalog()

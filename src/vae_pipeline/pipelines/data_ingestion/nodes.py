@@ -23,7 +23,7 @@ from vae_pipeline.data.image_folder import image_folder_source
 from vae_pipeline.data.npz import npz_source
 from vae_pipeline.data.shards import ShardedArrays
 from vae_pipeline.data.sources import ImageSource
-from vae_pipeline.datasets.data_version import split_entry
+from vae_pipeline.data.versions import split_entry
 from vae_pipeline.errors import InputDataError
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
 

@@ -37,7 +37,7 @@ from vae_pipeline.data.incoming import (
 )
 from vae_pipeline.data.shards import ShardedArrays
 from vae_pipeline.data.sources import ImageSource
-from vae_pipeline.datasets.data_version import split_entry
+from vae_pipeline.data.versions import split_entry
 from vae_pipeline.errors import (
     BatchQuarantined,
     InputDataError,
