@@ -1,4 +1,4 @@
-"""kedro-mlflow's artifact wrapper, for versioned datasets."""
+"""kedro-mlflow's artifact dataset, for versioned datasets."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class VersionedMlflowArtifactDataset(MlflowArtifactDataset):
     Example (catalog.yml)::
 
         evaluation_metrics:
-          type: vae_pipeline.datasets.mlflow_artifact.VersionedMlflowArtifactDataset
+          type: vae_pipeline.tracking.artifacts.VersionedMlflowArtifactDataset
           versioned: true
           artifact_path: reports
           dataset:
