@@ -137,7 +137,7 @@ def project_config(key: str, *, env: str = "local") -> dict[str, Any]:
 def relocate_catalog_entry(config: dict[str, Any], root: Path) -> dict[str, Any]:
     """A catalog entry with its ``data/`` paths (wrapped datasets too) under root."""
     relocated = dict(config)
-    for key in ("filepath", "path"):
+    for key in ("filepath", "path", "incoming"):  # incoming: the quarantine's
         value = relocated.get(key)
         if isinstance(value, str) and value.startswith("data/"):
             relocated[key] = str(root / value)
