@@ -14,6 +14,7 @@ DATA_MODULES = [
     "keras_datasets",
     "npz",
     "shards",
+    "splits",
     "versions",
 ]
 

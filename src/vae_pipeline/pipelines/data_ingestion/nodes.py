@@ -23,6 +23,7 @@ from vae_pipeline.data.image_folder import image_folder_source
 from vae_pipeline.data.npz import npz_source
 from vae_pipeline.data.shards import ShardedArrays
 from vae_pipeline.data.sources import ImageSource
+from vae_pipeline.data.splits import split_indices
 from vae_pipeline.data.versions import split_entry
 from vae_pipeline.errors import InputDataError
 from vae_pipeline.pipelines.data_ingestion.params import IngestionParams
@@ -118,24 +119,12 @@ def split_dataset(
             for name, start, stop in zip(SPLITS, bounds[:-1], bounds[1:], strict=True)
         }
     split = params.split
-    rng = np.random.default_rng(split.seed)
-    if profile.labels is not None and split.stratify:
-        # Each image's key is its random rank within its class, scaled to [0, 1):
-        # cutting the images sorted by key at the split fractions gives every split
-        # the same class proportions and exact overall sizes, even for small classes.
-        keys = np.empty(profile.num_images)
-        for label in np.unique(profile.labels):
-            members = np.flatnonzero(profile.labels == label)
-            ranks = np.arange(len(members)) + rng.random(len(members))
-            keys[rng.permutation(members)] = ranks / len(members)
-        order = np.argsort(keys, kind="stable")
-    else:
-        order = rng.permutation(profile.num_images)
-    cuts = np.rint(np.cumsum(list(split.fractions().values())) * len(order)).astype(int)
-    plan = {
-        name: np.sort(order[start:stop])
-        for name, start, stop in zip(SPLITS, [0, *cuts[:-1]], cuts, strict=True)
-    }
+    plan = split_indices(
+        profile.num_images,
+        split.fractions(),
+        rng=np.random.default_rng(split.seed),
+        labels=profile.labels if split.stratify else None,
+    )
     for name, indices in plan.items():
         if len(indices) == 0:
             raise InputDataError(

@@ -37,6 +37,7 @@ from vae_pipeline.data.incoming import (
 )
 from vae_pipeline.data.shards import ShardedArrays
 from vae_pipeline.data.sources import ImageSource
+from vae_pipeline.data.splits import split_indices
 from vae_pipeline.data.versions import split_entry
 from vae_pipeline.errors import (
     BatchQuarantined,
@@ -406,14 +407,17 @@ def merge_training_data(
     added: dict[str, dict[str, int]] = {}
     for name, stream in images.items():
         profile = profiles[name]
-        order = rng.permutation(profile.num_images)
-        cut = int(round(params.validation_fraction * profile.num_images))
-        for parts, indices in (
-            (validation_parts, order[:cut]),
-            (train_parts, order[cut:]),
+        fraction = params.validation_fraction
+        parts = split_indices(
+            profile.num_images, {"validation": fraction, "train": 1 - fraction}, rng=rng
+        )
+        for streams, indices in (
+            (validation_parts, parts["validation"]),
+            (train_parts, parts["train"]),
         ):
             if len(indices):
-                parts.append(stream.take(np.sort(indices)))
+                streams.append(stream.take(indices))
+        cut = len(parts["validation"])
         added[name] = {
             "images": profile.num_images,
             "train": profile.num_images - cut,
