@@ -17,27 +17,18 @@ import json
 import socket
 from collections.abc import Iterator
 from pathlib import PurePosixPath
-from typing import Any, Protocol
+from typing import Any
 
 from fsspec import AbstractFileSystem
 
-from vae_pipeline.data.shards import MANIFEST, WRITER
+from vae_pipeline.data.shards import MANIFEST, WRITER, ShardedArrays
 from vae_pipeline.errors import InputDataError
 from vae_pipeline.locks import process_alive
 
 FORMAT_NAME = "vae-pipeline-data-version"
 
 
-class VersionedSplit(Protocol):
-    """What a record needs of a saved split (a loaded ``ShardedArrays``)."""
-
-    version: str | None
-    content_sha256: str | None
-
-    def __len__(self) -> int: ...
-
-
-def split_entry(split: VersionedSplit) -> dict[str, Any]:
+def split_entry(split: ShardedArrays) -> dict[str, Any]:
     """What a record says of one split: its version, size and content hash."""
     if not split.version:
         raise InputDataError(
@@ -76,9 +67,12 @@ def committed_split_versions(
     """The versions of ``split`` that the records name, newest first, each record
     read when it is reached (the latest costs one)."""
     for path in record_paths(fs, records):
-        record = read_record(fs, path)
-        if split in record.get("splits", {}):
-            yield record["splits"][split]["version"]
+        if version := _split_version(read_record(fs, path), split):
+            yield version
+
+
+def _split_version(record: dict[str, Any], split: str) -> str | None:
+    return record.get("splits", {}).get(split, {}).get("version")
 
 
 def _split_writer(fs: AbstractFileSystem, folder: str) -> dict[str, Any] | None:
@@ -100,17 +94,18 @@ def uncommitted_split_versions(
     """The version folders of the splits under ``root`` that no record commits,
     as ``{"path", "split", "writer": {"host", "pid"} or None, "writer_alive"}``
     (``writer_alive`` None where this machine cannot tell: another host's
-    process, or no writer recorded)."""
+    process, or no writer recorded). Every record is read once."""
+    present = [split for split in splits if fs.isdir(f"{root}/{split}")]
+    every = (
+        [read_record(fs, path) for path in record_paths(fs, records)] if present else []
+    )
     found = []
     host = socket.gethostname()
-    for split in splits:
-        if not fs.isdir(f"{root}/{split}"):
-            continue
-        committed = set(committed_split_versions(fs, records, split))
+    for split in present:
+        committed = {_split_version(record, split) for record in every}
         for folder in fs.ls(f"{root}/{split}", detail=False):
-            if PurePosixPath(folder).name.startswith(".") or (
-                PurePosixPath(folder).name in committed
-            ):
+            name = PurePosixPath(folder).name
+            if name.startswith(".") or name in committed:
                 continue
             by = _split_writer(fs, f"{folder}/{split}")
             pid = (by or {}).get("pid")

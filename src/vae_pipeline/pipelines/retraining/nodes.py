@@ -405,23 +405,21 @@ def merge_training_data(
     train_parts = [current_train_split.stream()]
     validation_parts = [current_validation_split.stream()]
     added: dict[str, dict[str, int]] = {}
+    fraction = params.validation_fraction
     for name, stream in images.items():
         profile = profiles[name]
-        fraction = params.validation_fraction
         parts = split_indices(
             profile.num_images, {"validation": fraction, "train": 1 - fraction}, rng=rng
         )
-        for streams, indices in (
+        for merged, indices in (
             (validation_parts, parts["validation"]),
             (train_parts, parts["train"]),
         ):
             if len(indices):
-                streams.append(stream.take(indices))
-        cut = len(parts["validation"])
+                merged.append(stream.take(indices))
         added[name] = {
             "images": profile.num_images,
-            "train": profile.num_images - cut,
-            "validation": cut,
+            **{split: len(indices) for split, indices in parts.items()},
             "raw_sha256": profile.raw_sha256,
         }
     train = ImageStream.concatenate(train_parts)
